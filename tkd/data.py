@@ -1,0 +1,236 @@
+"""Data sets: CIFAR-100 through torchvision, and the offline synthetic stand-in.
+
+Both come as :class:`ImageSet` arrays (uint8 NHWC images, fine and coarse labels),
+small enough to live on the training device, where :class:`DeviceLoader` builds
+and augments whole batches with tensor ops (random 32x32 crop of the 4-px
+zero-padded image, horizontal flip, per-channel normalisation) instead of
+per-image Python.
+
+The synthetic set mirrors CIFAR-100's hierarchy: 100 fine classes in 20
+superclasses of 5. Every image is ``a * superclass pattern + b * class pattern
++ noise`` (shifted by a few pixels), so classes of one superclass look alike
+and a model's secondary classes carry meaning, as in CIFAR-100.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+__all__ = [
+    "ImageSet",
+    "SplitSet",
+    "make_synthetic",
+    "save_synthetic",
+    "load_synthetic",
+    "load_cifar100",
+    "load",
+    "DeviceLoader",
+    "DATASET_KINDS",
+]
+
+DATASET_KINDS = ("synthetic", "cifar100")
+NUM_SUPER, FINE_PER_SUPER = 20, 5
+
+
+@dataclass
+class ImageSet:
+    images: np.ndarray  # (N, H, W, 3) uint8
+    fine: np.ndarray  # (N,) int64, 0..99
+    coarse: np.ndarray  # (N,) int64, 0..19
+
+    def __len__(self) -> int:
+        return len(self.fine)
+
+
+@dataclass
+class SplitSet:
+    train: ImageSet
+    test: ImageSet
+    num_classes: int = 100
+    num_coarse: int = 20
+
+
+# --------------------------------------------------------------------------- synthetic
+def _smooth_patterns(rng: np.random.Generator, n: int, size: int, waves: int) -> np.ndarray:
+    """``n`` random low-frequency colour patterns in [-1, 1], shape (n, size, size, 3)."""
+    grid = np.arange(size, dtype=np.float32) / size
+    yy, xx = np.meshgrid(grid, grid, indexing="ij")
+    out = np.zeros((n, size, size, 3), np.float32)
+    for _ in range(waves):
+        fy, fx = rng.integers(-4, 5, size=(2, n, 1, 1))
+        phase = rng.uniform(0, 2 * np.pi, (n, 1, 1))
+        wave = np.sin(2 * np.pi * (fy * yy + fx * xx) + phase)
+        out += wave[..., None] * rng.normal(0, 1, (n, 1, 1, 3))
+    return out / np.abs(out).max(axis=(1, 2, 3), keepdims=True)
+
+
+def _render(rng, supers, fines, labels, shared: float, noise: float, shift: int) -> ImageSet:
+    coarse = labels // FINE_PER_SUPER
+    x = shared * supers[coarse] + (1.0 - shared) * fines[labels]
+    x += rng.normal(0.0, noise, x.shape).astype(np.float32)
+    x *= rng.uniform(0.7, 1.3, (len(labels), 1, 1, 1)).astype(np.float32)  # contrast
+    if shift:
+        dy, dx = rng.integers(-shift, shift + 1, size=(2, len(labels)))
+        for i in range(len(labels)):  # once per image at generation, not per step
+            x[i] = np.roll(x[i], (dy[i], dx[i]), axis=(0, 1))
+    images = np.clip(128.0 + 80.0 * x, 0, 255).astype(np.uint8)
+    return ImageSet(images, labels.astype(np.int64), coarse.astype(np.int64))
+
+
+def make_synthetic(seed: int = 0, train_per_class: int = 50, test_per_class: int = 10,
+                   shared: float = 0.5, noise: float = 0.35, shift: int = 3, size: int = 32) -> SplitSet:
+    """The hierarchical synthetic set, deterministic in ``seed``.
+
+    ``shared`` is the weight of the superclass pattern against the class pattern:
+    higher means classes of a superclass are harder to tell apart.
+    """
+    if train_per_class < 1 or test_per_class < 1:
+        raise ValueError("train_per_class and test_per_class must be >= 1")
+    if not 0.0 <= shared < 1.0:
+        raise ValueError(f"shared={shared!r} is out of range: 0 <= shared < 1")
+    rng = np.random.default_rng(seed)
+    supers = _smooth_patterns(rng, NUM_SUPER, size, waves=3)
+    fines = _smooth_patterns(rng, NUM_SUPER * FINE_PER_SUPER, size, waves=3)
+    classes = np.arange(NUM_SUPER * FINE_PER_SUPER)
+    train = _render(rng, supers, fines, np.repeat(classes, train_per_class), shared, noise, shift)
+    test = _render(rng, supers, fines, np.repeat(classes, test_per_class), shared, noise, shift)
+    return SplitSet(train, test)
+
+
+def save_synthetic(data: SplitSet, path: str | os.PathLike) -> None:
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **{f"{split}_{field}": getattr(getattr(data, split), field)
+                           for split in ("train", "test") for field in ("images", "fine", "coarse")})
+
+
+def load_synthetic(path: str | os.PathLike) -> SplitSet:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"synthetic data set {str(path)!r} does not exist; build it with `tkd make-synthetic`")
+    with np.load(path, allow_pickle=False) as z:
+        parts = {s: ImageSet(z[f"{s}_images"], z[f"{s}_fine"], z[f"{s}_coarse"]) for s in ("train", "test")}
+    return SplitSet(**parts)
+
+
+# --------------------------------------------------------------------------- CIFAR-100
+def _cifar100_class():
+    from torchvision.datasets import CIFAR100
+
+    class CIFAR100Hierarchy(CIFAR100):
+        """torchvision's CIFAR-100, keeping the 20 coarse labels that it drops."""
+
+        def __init__(self, root, train=True, download=False, verify=True):
+            self._verify = verify
+            super().__init__(root, train=train, download=download)
+            files = self.train_list if self.train else self.test_list
+            self.coarse_targets: list[int] = []
+            for name, _ in files:
+                with open(os.path.join(self.root, self.base_folder, name), "rb") as f:
+                    self.coarse_targets.extend(pickle.load(f, encoding="latin1")["coarse_labels"])
+
+        def _check_integrity(self) -> bool:
+            if self._verify:
+                return super()._check_integrity()
+            folder = os.path.join(self.root, self.base_folder)
+            return all(os.path.isfile(os.path.join(folder, n)) for n, _ in self.train_list + self.test_list)
+
+    return CIFAR100Hierarchy
+
+
+def load_cifar100(root: str | os.PathLike, download: bool = False, verify: bool = True) -> SplitSet:
+    """CIFAR-100 from torchvision's ``cifar-100-python`` folder under ``root``.
+
+    ``verify=False`` skips torchvision's MD5 check (for hand-made test files only).
+    """
+    cls = _cifar100_class()
+    root = str(root)
+    if not download and not os.path.isdir(os.path.join(root, cls.base_folder)):
+        raise FileNotFoundError(
+            f"CIFAR-100 not found under {root!r} (expected {cls.base_folder}/) and downloads are "
+            "disabled; set the data set's download: true, or put the data there")
+    parts = {}
+    for split in ("train", "test"):
+        try:
+            ds = cls(root, train=split == "train", download=download, verify=verify)
+        except RuntimeError as err:
+            raise FileNotFoundError(f"CIFAR-100 under {root!r}: {err}") from None
+        parts[split] = ImageSet(np.asarray(ds.data, np.uint8), np.asarray(ds.targets, np.int64),
+                                np.asarray(ds.coarse_targets, np.int64))
+    return SplitSet(**parts)
+
+
+def load(kind: str, path: str, download: bool = False, verify: bool = True) -> SplitSet:
+    """Load a data set of the harness by kind."""
+    if kind == "synthetic":
+        return load_synthetic(path)
+    if kind == "cifar100":
+        return load_cifar100(path, download=download, verify=verify)
+    raise ValueError(f"dataset={kind!r} is unknown; choose one of {list(DATASET_KINDS)}")
+
+
+# --------------------------------------------------------------------------- on-device batches
+class DeviceLoader:
+    """Batches of an in-memory :class:`ImageSet`, built and augmented on ``device``.
+
+    The data order and the augmentation draws come from generators whose state
+    is part of the resume state, so a resumed epoch continues exactly.
+    """
+
+    def __init__(self, data: ImageSet, batch_size: int, device: torch.device, mean, std,
+                 train: bool, drop_last: bool = False, pad: int = 4):
+        self.images = torch.from_numpy(data.images).to(device).permute(0, 3, 1, 2).contiguous()
+        self.labels = torch.from_numpy(data.fine).to(device)
+        self.batch_size, self.device, self.train, self.pad = batch_size, device, train, pad
+        self.drop_last = drop_last
+        self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1) * 255
+        self.std = torch.as_tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1) * 255
+        self.generator = torch.Generator(device=device)
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def order(self) -> torch.Tensor:
+        """A fresh epoch order (the identity for evaluation)."""
+        n = len(self.labels)
+        if not self.train:
+            return torch.arange(n, device=self.device)
+        return torch.randperm(n, generator=self.generator, device=self.device)
+
+    def batches(self, order: torch.Tensor, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for step in range(start, len(self)):
+            idx = order[step * self.batch_size:(step + 1) * self.batch_size]
+            x = self.images[idx]
+            if self.train:
+                x = self.augment(x)
+            yield (x.float() - self.mean) / self.std, self.labels[idx]
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        """Random crop of the zero-padded image plus horizontal flip, as one gather."""
+        b, c, h, w = x.shape
+        p = self.pad
+        padded = torch.nn.functional.pad(x, (p, p, p, p))
+        oy, ox = torch.randint(0, 2 * p + 1, (2, b, 1), generator=self.generator, device=x.device)
+        flip = torch.rand(b, 1, generator=self.generator, device=x.device) < 0.5
+        ar_h = torch.arange(h, device=x.device)
+        ar_w = torch.arange(w, device=x.device)
+        rows = oy + ar_h
+        cols = ox + torch.where(flip, ar_w.flip(0), ar_w)
+        bi = torch.arange(b, device=x.device).view(b, 1, 1, 1)
+        ci = torch.arange(c, device=x.device).view(1, c, 1, 1)
+        return padded[bi, ci, rows.view(b, 1, h, 1), cols.view(b, 1, 1, w)]
+
+
+def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std in [0, 1] units, over the training images."""
+    x = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+    return x.mean(0).tolist(), x.std(0).tolist()

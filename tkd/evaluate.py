@@ -1,0 +1,68 @@
+"""Evaluate a finished run, and per-run measures computed from saved test logits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def evaluate_run(run_dir: str | Path, device: str = "auto") -> dict:
+    """Re-evaluate ``run_dir/model.pt`` on the test set its ``spec.yaml`` names."""
+    import torch
+
+    from . import data as tkd_data
+    from .spec import SpecError, TrainSpec
+    from .train import evaluate_model, load_weights, resolve_device
+    import yaml
+
+    run_dir = Path(run_dir)
+    spec_file = run_dir / "spec.yaml"
+    if not spec_file.is_file():
+        raise SpecError(f"{str(spec_file)!r} does not exist: is {str(run_dir)!r} a finished run?")
+    d = yaml.safe_load(spec_file.read_text())
+    d.pop("teacher", None)  # the teacher is not needed, and may have moved
+    d["generation"] = 0
+    spec = TrainSpec.from_dict(d)
+    dev = resolve_device(device)
+    dataset = tkd_data.load(spec.dataset, spec.data_path, download=False, verify=spec.verify_checksums)
+    num_classes = int(dataset.train.fine.max()) + 1
+    model = load_weights(run_dir / "model.pt", spec.arch, num_classes, "model").to(dev)
+    mean, std = tkd_data.channel_stats(dataset.train.images)
+    loader = tkd_data.DeviceLoader(dataset.test, 512, dev, mean, std, train=False)
+    top1, top5, _ = evaluate_model(model, loader, amp=spec.amp and dev.type == "cuda")
+    return {"test_top1": top1, "test_top5": top5, "run_dir": str(run_dir), "device": str(dev)}
+
+
+def logit_measures(logits: np.ndarray, fine: np.ndarray, coarse: np.ndarray, k: int = 5) -> dict:
+    """Accuracy and secondary-information measures from test logits (numpy only).
+
+    * ``top1``/``top5``: accuracy in %.
+    * ``mean_top1_prob``: mean of the largest softmax probability (how peaked).
+    * ``mean_entropy``: mean entropy of the softmax, in nats.
+    * ``secondary_mass``: mean probability on the 2nd..k-th ranked classes.
+    * ``secondary_in_superclass``: the share of that mass on classes of the
+      true class's superclass (a harness definition, not the paper's Dist^C/Dist^S).
+    """
+    z = logits.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    order = np.argsort(-p, axis=1, kind="stable")
+    top1 = (order[:, 0] == fine).mean() * 100
+    top5 = (order[:, :5] == fine[:, None]).any(axis=1).mean() * 100
+    n_classes = p.shape[1]
+    # superclass of every class, read off the labelled data
+    class_coarse = np.full(n_classes, -1)
+    class_coarse[fine] = coarse
+    secondary = order[:, 1:k]
+    sec_p = np.take_along_axis(p, secondary, axis=1)
+    same = class_coarse[secondary] == coarse[:, None]
+    mass = sec_p.sum(axis=1)
+    return {
+        "top1": float(top1), "top5": float(top5),
+        "mean_top1_prob": float(p.max(axis=1).mean()),
+        "mean_entropy": float(-(p * np.log(np.clip(p, 1e-300, None))).sum(axis=1).mean()),
+        "secondary_mass": float(mass.mean()),
+        "secondary_in_superclass": float((sec_p * same).sum() / max(mass.sum(), 1e-300)),
+        "k": int(k),
+    }

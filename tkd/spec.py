@@ -1,0 +1,177 @@
+"""What one training run is: a plain, validated :class:`TrainSpec`.
+
+A spec is plain data (YAML, a dict, or the params of a Snakemake rule). Every
+field is checked before any work starts, and each problem is one error that
+names the offending key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["TrainSpec", "SpecError", "load_spec", "parse_set"]
+
+
+class SpecError(ValueError):
+    """A spec that cannot run; the message names the key or file at fault."""
+
+
+@dataclass
+class TrainSpec:
+    # what
+    dataset: str  # "synthetic" | "cifar100"
+    data_path: str  # synthetic: the .npz file; cifar100: the folder holding cifar-100-python/
+    arch: str
+    out_dir: str
+    download: bool = False  # cifar100 only
+    verify_checksums: bool = True  # cifar100 only; off only for hand-made test files
+    # generation 0 is the patriarch; m >= 1 a student of generation m-1
+    generation: int = 0
+    teacher: str | None = None  # the teacher's model.pt, for generation >= 1
+    loss: str = "ce"  # the patriarch's loss: ce | ls | cp | tsd
+    loss_params: dict = field(default_factory=dict)  # epsilon | beta | eta, k
+    lam: float = 0.6  # students: weight of CE against KL to the teacher (Eq. 2)
+    temperature: float = 1.0
+    student_init: str = "random"  # random | teacher
+    # recipe (NOTES.md: standard CIFAR recipes, not confirmed for the paper)
+    epochs: int = 164
+    batch_size: int = 128
+    lr: float = 0.1
+    lr_milestones: list = field(default_factory=lambda: [0.5, 0.75])  # fractions of epochs
+    lr_gamma: float = 0.1
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    nesterov: bool = False
+    # how
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast and channels_last on CUDA; ignored on CPU
+    deterministic: bool = False
+    checkpoint_every: int = 1  # epochs between resume states
+    eval_every: int = 1  # epochs between test evaluations (the last is always evaluated)
+    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainSpec":
+        if not isinstance(data, dict):
+            raise SpecError(f"a spec must be a mapping, not {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise SpecError(f"unknown spec key {unknown[0]!r}; known keys: {sorted(names)}")
+        missing = sorted(f.name for f in dataclasses.fields(cls)
+                         if f.name not in data and f.default is dataclasses.MISSING
+                         and f.default_factory is dataclasses.MISSING)
+        if missing:
+            raise SpecError(f"spec key {missing[0]!r} is required")
+        spec = cls(**data)
+        spec.validate()
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def digest(self) -> str:
+        """A hash of everything that shapes the result (not where it is written)."""
+        d = self.to_dict()
+        for key in ("out_dir", "checkpoint_every", "device", "threads"):
+            d.pop(key)
+        if self.teacher:
+            d["teacher"] = _file_sha256(self.teacher)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Check every field; file contents (teacher weights) are checked by the trainer."""
+        from .data import DATASET_KINDS
+        from .losses import patriarch_loss
+        from .models import MODELS
+
+        def need(ok: bool, key: str, rule: str) -> None:
+            if not ok:
+                raise SpecError(f"{key}={getattr(self, key)!r} is invalid: {rule}")
+
+        def is_int(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def is_num(v) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+        need(self.dataset in DATASET_KINDS, "dataset", f"choose one of {list(DATASET_KINDS)}")
+        need(self.arch in MODELS, "arch", f"choose one of {sorted(MODELS)}")
+        need(isinstance(self.data_path, str) and bool(self.data_path), "data_path", "a path")
+        if not (self.download and self.dataset == "cifar100") and not os.path.exists(self.data_path):
+            raise SpecError(f"data_path={self.data_path!r} does not exist")
+        need(is_int(self.generation) and self.generation >= 0, "generation", "an integer >= 0")
+        if self.generation == 0:
+            try:
+                patriarch_loss(self.loss, **(self.loss_params or {}))
+            except ValueError as err:
+                raise SpecError(f"loss: {err}") from None
+        else:
+            need(bool(self.teacher), "teacher", f"generation {self.generation} needs the model of "
+                 f"generation {self.generation - 1} as its teacher")
+            if not os.path.isfile(self.teacher):
+                raise SpecError(f"teacher={self.teacher!r} does not exist")
+        need(is_num(self.lam) and 0 <= self.lam <= 1, "lam", "0 <= lam <= 1")
+        need(is_num(self.temperature) and self.temperature > 0, "temperature", "temperature > 0")
+        need(self.student_init in ("random", "teacher"), "student_init", "random or teacher")
+        need(is_int(self.epochs) and self.epochs >= 1, "epochs", "an integer >= 1")
+        need(is_int(self.batch_size) and self.batch_size >= 1, "batch_size", "an integer >= 1")
+        need(is_num(self.lr) and self.lr > 0, "lr", "lr > 0")
+        need(isinstance(self.lr_milestones, list) and all(is_num(m) and 0 < m < 1 for m in self.lr_milestones),
+             "lr_milestones", "a list of fractions of the epochs, each in (0, 1)")
+        need(is_num(self.lr_gamma) and 0 < self.lr_gamma <= 1, "lr_gamma", "0 < lr_gamma <= 1")
+        need(is_num(self.weight_decay) and self.weight_decay >= 0, "weight_decay", ">= 0")
+        need(is_num(self.momentum) and 0 <= self.momentum < 1, "momentum", "0 <= momentum < 1")
+        need(isinstance(self.nesterov, bool), "nesterov", "true or false")
+        need(not self.nesterov or self.momentum > 0, "nesterov", "Nesterov needs momentum > 0")
+        need(is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0")
+        need(isinstance(self.device, str) and (self.device in ("auto", "cpu", "cuda")
+             or self.device.startswith("cuda:")), "device", "auto, cpu, cuda or cuda:N")
+        need(is_int(self.checkpoint_every) and self.checkpoint_every >= 1, "checkpoint_every", ">= 1")
+        need(is_int(self.eval_every) and self.eval_every >= 1, "eval_every", ">= 1")
+        need(is_int(self.threads) and self.threads >= 0, "threads", "an integer >= 0")
+
+    def milestone_epochs(self) -> list[int]:
+        return sorted({max(1, round(m * self.epochs)) for m in self.lr_milestones})
+
+
+def _file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``key=value`` overrides; values are parsed as YAML (``lr=0.05``, ``nesterov=true``)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SpecError(f"--set {item!r}: expected key=value")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def load_spec(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SpecError(f"spec file {str(path)!r} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"spec file {str(path)!r} must hold a mapping")
+    data.update(overrides or {})
+    return TrainSpec.from_dict(data)

@@ -28,7 +28,8 @@ def _make_synthetic(args) -> int:
     from .data import make_synthetic, save_synthetic
 
     data = make_synthetic(seed=args.seed, train_per_class=args.train_per_class,
-                          test_per_class=args.test_per_class, shared=args.shared, noise=args.noise)
+                          test_per_class=args.test_per_class, shared=args.shared, noise=args.noise,
+                          shift=args.shift)
     save_synthetic(data, args.out)
     print(f"wrote {args.out}: {len(data.train)} train / {len(data.test)} test images")
     return 0
@@ -57,8 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-per-class", type=int, default=50)
     p.add_argument("--test-per-class", type=int, default=10)
-    p.add_argument("--shared", type=float, default=0.5, help="weight of the superclass pattern")
-    p.add_argument("--noise", type=float, default=0.35)
+    p.add_argument("--shared", type=float, default=0.6, help="weight of the superclass pattern")
+    p.add_argument("--noise", type=float, default=0.35, help="std of the per-pixel noise")
+    p.add_argument("--shift", type=int, default=3, help="largest random translation, in pixels")
     p.set_defaults(func=_make_synthetic)
     return parser
 

@@ -98,8 +98,11 @@ PATRIARCH_LOSSES: dict[str, tuple[Callable[..., torch.Tensor], tuple[str, ...]]]
 _REQUIRED = {"ce": (), "ls": ("epsilon",), "cp": ("beta",), "tsd": ("eta",)}
 
 
-def patriarch_loss(name: str, **params) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def patriarch_loss(name: str, num_classes: int = 1000, **params) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The patriarch's loss chosen by config name, with its parameters bound.
+
+    Parameters are checked now (against ``num_classes`` where they depend on it),
+    so bad config fails before any work.
 
     >>> loss = patriarch_loss("tsd", eta=0.6, k=5)
     """
@@ -112,8 +115,7 @@ def patriarch_loss(name: str, **params) -> Callable[[torch.Tensor, torch.Tensor]
     missing = [p for p in _REQUIRED[name] if p not in params]
     if missing:
         raise ValueError(f"loss {name!r} needs parameter {missing[0]!r}")
-    # Validate now, not at the first step, so bad config fails before any work.
-    probe = torch.zeros(1, max(int(params.get("k", 2)), 2))
+    probe = torch.zeros(1, num_classes)
     fn(probe, torch.zeros(1, dtype=torch.long), **params)
 
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

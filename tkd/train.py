@@ -168,7 +168,10 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
         model.to(memory_format=torch.channels_last)
         if teacher is not None:
             teacher.to(memory_format=torch.channels_last)
-    criterion = None if teacher is not None else patriarch_loss(spec.loss, **spec.loss_params)
+    try:
+        criterion = None if teacher is not None else patriarch_loss(spec.loss, num_classes, **spec.loss_params)
+    except ValueError as err:
+        raise SpecError(f"loss: {err}") from None
 
     mean, std = tkd_data.channel_stats(dataset.train.images)
     train_loader = tkd_data.DeviceLoader(dataset.train, spec.batch_size, device, mean, std, train=True)
@@ -181,7 +184,7 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
     digest = spec.digest()
     state_file = resume_path(out_dir)
     progress: dict[str, Any] = {"epoch": 0, "step": 0, "order": None, "history": [], "best": None,
-                                "train_seconds": 0.0, "images": 0, "loss_sum": 0.0, "correct": 0}
+                                "train_seconds": 0.0, "images": 0}
     if state_file.exists():
         state = torch.load(state_file, map_location="cpu", weights_only=True)
         if state.get("digest") == digest:
@@ -216,12 +219,13 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
             model.train()
             t0 = time.perf_counter()
             if progress["order"] is None:
-                progress["order"] = train_loader.order().cpu()
-                progress.update(step=0, images=0, loss_sum=0.0, correct=0)
+                progress.update(order=train_loader.order().cpu(), step=0, images=0,
+                                loss_sum=torch.zeros((), dtype=torch.float64), correct=torch.zeros((), dtype=torch.long))
             order = progress["order"].to(device)
             start = progress["step"]
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
+            # running sums stay on the device (no per-step sync) and resume exactly
+            loss_sum = progress["loss_sum"].to(device)
+            correct = progress["correct"].to(device)
             finite = torch.ones(steps, dtype=torch.bool, device=device)
             batches = train_loader.batches(order, start)
             if interactive:
@@ -243,32 +247,29 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
                 loss.backward()
                 optimizer.step()
                 finite[step] = torch.isfinite(loss.detach())
-                loss_sum += loss.detach() * len(y)
+                loss_sum += loss.detach().double() * len(y)
                 correct += (logits.detach().argmax(1) == y).sum()
                 images += len(y)
                 if caught:
-                    _check_finite(finite, epoch, loss_sum)
+                    _check_finite(finite, epoch)
                     progress.update(step=step + 1, images=progress["images"] + images,
-                                    loss_sum=progress["loss_sum"] + loss_sum.item(),
-                                    correct=progress["correct"] + int(correct.item()),
+                                    loss_sum=loss_sum.cpu(), correct=correct.cpu(),
                                     train_seconds=progress["train_seconds"] + time.perf_counter() - t0)
                     save_state()
                     _log(f"signal {signal.Signals(caught[0]).name} at epoch {epoch + 1}, step {step + 1}: "
                          f"resume state saved to {state_file}")
                     raise TrainingInterrupted(caught[0])
-            _check_finite(finite, epoch, loss_sum)
+            _check_finite(finite, epoch)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             seconds = time.perf_counter() - t0
-            images += progress["images"]
-            n_seen = images
+            n_seen = images + progress["images"]
             lr = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            row = {"epoch": epoch + 1, "lr": lr,
-                   "train_loss": (progress["loss_sum"] + loss_sum.item()) / n_seen,
-                   "train_top1": 100.0 * (progress["correct"] + int(correct.item())) / n_seen,
+            row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum.item() / n_seen,
+                   "train_top1": 100.0 * correct.item() / n_seen,
                    "test_top1": math.nan, "test_top5": math.nan, "seconds": seconds,
-                   "images_per_s": (images - progress["images"]) / seconds}
+                   "images_per_s": images / seconds}
             progress["train_seconds"] += seconds
             last = epoch + 1 == spec.epochs
             if last or (epoch + 1) % spec.eval_every == 0:
@@ -277,7 +278,7 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
                 if progress["best"] is None or top1 > progress["best"]["test_top1"]:
                     progress["best"] = {"epoch": epoch + 1, "test_top1": top1, "test_top5": top5}
             progress["history"].append(row)
-            progress.update(epoch=epoch + 1, step=0, order=None, images=0, loss_sum=0.0, correct=0)
+            progress.update(epoch=epoch + 1, step=0, order=None)
             _log("epoch {epoch}/{n} lr {lr:.4g} loss {train_loss:.4f} train {train_top1:.2f}% "
                  "test {test_top1:.2f}% top5 {test_top5:.2f}% {images_per_s:.0f} img/s".format(n=spec.epochs, **row))
             if not last and (epoch + 1) % spec.checkpoint_every == 0:
@@ -303,7 +304,7 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
-def _check_finite(finite: torch.Tensor, epoch: int, loss_sum: torch.Tensor) -> None:
+def _check_finite(finite: torch.Tensor, epoch: int) -> None:
     if not bool(finite.all()):
         step = int((~finite).nonzero()[0])
         raise NonFiniteLoss(f"the loss became non-finite at epoch {epoch + 1}, step {step + 1}; "

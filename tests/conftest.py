@@ -1,0 +1,52 @@
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def write_fake_cifar100(root: Path, n_train: int = 200, n_test: int = 100, seed: int = 0) -> Path:
+    """A tiny CIFAR-100 in torchvision's exact ``cifar-100-python`` on-disk format."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    for name, n in (("train", n_train), ("test", n_test)):
+        fine = rng.integers(0, 100, n)
+        fine[:100] = np.arange(100)  # every class present
+        entry = {
+            "filenames": [f"img_{i}.png".encode() for i in range(n)],
+            "batch_label": f"{name} batch".encode(),
+            "fine_labels": fine.tolist(),
+            "coarse_labels": (fine // 5).tolist(),
+            "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        }
+        with open(folder / name, "wb") as f:
+            pickle.dump(entry, f)
+    meta = {"fine_label_names": [f"class{i}" for i in range(100)],
+            "coarse_label_names": [f"super{i}" for i in range(20)]}
+    with open(folder / "meta", "wb") as f:
+        pickle.dump(meta, f)
+    return root
+
+
+@pytest.fixture(scope="session")
+def fake_cifar(tmp_path_factory) -> Path:
+    return write_fake_cifar100(tmp_path_factory.mktemp("cifar"))
+
+
+@pytest.fixture(scope="session")
+def synthetic_npz(tmp_path_factory) -> Path:
+    from tkd.data import make_synthetic, save_synthetic
+
+    path = tmp_path_factory.mktemp("synthetic") / "synthetic.npz"
+    save_synthetic(make_synthetic(seed=0, train_per_class=12, test_per_class=4, shared=0.4, noise=0.2, shift=2), path)
+    return path
+
+
+def tiny_spec(data, out, **overrides) -> dict:
+    spec = dict(dataset="synthetic", data_path=str(data), arch="resnet8_cifar", out_dir=str(out),
+                epochs=2, batch_size=32, lr=0.05, lr_milestones=[0.5], threads=1, deterministic=True)
+    spec.update(overrides)
+    return spec

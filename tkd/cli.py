@@ -58,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-per-class", type=int, default=50)
     p.add_argument("--test-per-class", type=int, default=10)
-    p.add_argument("--shared", type=float, default=0.6, help="weight of the superclass pattern")
-    p.add_argument("--noise", type=float, default=0.35, help="std of the per-pixel noise")
-    p.add_argument("--shift", type=int, default=3, help="largest random translation, in pixels")
+    p.add_argument("--shared", type=float, default=0.5, help="weight of the superclass pattern")
+    p.add_argument("--noise", type=float, default=0.25, help="std of the per-pixel noise")
+    p.add_argument("--shift", type=int, default=2, help="largest random translation, in pixels")
     p.set_defaults(func=_make_synthetic)
     return parser
 

@@ -84,7 +84,7 @@ def _render(rng, supers, fines, labels, shared: float, noise: float, shift: int)
 
 
 def make_synthetic(seed: int = 0, train_per_class: int = 50, test_per_class: int = 10,
-                   shared: float = 0.6, noise: float = 0.35, shift: int = 3, size: int = 32) -> SplitSet:
+                   shared: float = 0.5, noise: float = 0.25, shift: int = 2, size: int = 32) -> SplitSet:
     """The hierarchical synthetic set, deterministic in ``seed``.
 
     ``shared`` is the weight of the superclass pattern against the class pattern:

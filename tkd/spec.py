@@ -50,7 +50,7 @@ class TrainSpec:
     momentum: float = 0.9
     nesterov: bool = False
     # how
-    seed: int = 0
+    seed: int = 0  # with the generation, fixes init, data order and augmentation
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast and channels_last on CUDA; ignored on CPU
     deterministic: bool = False

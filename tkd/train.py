@@ -147,7 +147,9 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
         torch.backends.cudnn.benchmark = False
     else:
         torch.backends.cudnn.benchmark = True
-    torch.manual_seed(spec.seed)
+    # Each generation draws its own init and data order; all are fixed by (seed, generation).
+    run_seed = spec.seed * 1000 + spec.generation
+    torch.manual_seed(run_seed)
     out_dir = Path(spec.out_dir)
 
     # Everything that can fail on bad input fails here, before training starts.
@@ -156,11 +158,11 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
     except FileNotFoundError as err:
         raise SpecError(f"data_path: {err}") from None
     num_classes = int(dataset.train.fine.max()) + 1
+    model = create(spec.arch, num_classes=num_classes)
     teacher = None
     if spec.generation > 0:
         teacher = load_weights(spec.teacher, spec.arch, num_classes, "teacher").to(device).eval()
         teacher.requires_grad_(False)
-    model = create(spec.arch, num_classes=num_classes)
     if teacher is not None and spec.student_init == "teacher":
         model.load_state_dict(teacher.state_dict())
     model.to(device)
@@ -176,7 +178,7 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
     mean, std = tkd_data.channel_stats(dataset.train.images)
     train_loader = tkd_data.DeviceLoader(dataset.train, spec.batch_size, device, mean, std, train=True)
     test_loader = tkd_data.DeviceLoader(dataset.test, max(512, spec.batch_size), device, mean, std, train=False)
-    train_loader.generator.manual_seed(spec.seed)
+    train_loader.generator.manual_seed(run_seed)
     optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum,
                                 weight_decay=spec.weight_decay, nesterov=spec.nesterov, foreach=True)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, spec.milestone_epochs(), spec.lr_gamma)

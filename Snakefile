@@ -1,0 +1,30 @@
+# tkd: the grid of Yang et al. (AAAI 2019) as one DAG. See README.md.
+# Only file wiring lives here and in workflow/rules/; the logic is in the tkd package.
+# Nothing on this parse path imports torch: a dry-run of the paper grid stays cheap.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    input:
+        f"{SUMMARY}/runs.csv",
+        f"{SUMMARY}/summary.md",
+    default_target: True
+
+
+onsuccess:
+    print_summary()

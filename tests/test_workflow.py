@@ -1,0 +1,162 @@
+"""The Snakemake workflow: the paper grid's DAG, parse-time config errors, and the demo end to end."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def snakemake(*args, cwd=REPO, timeout=900):
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry-run."""
+    table = output.split("Job stats:")[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def expected_counts(config: dict) -> dict[str, int]:
+    runs = sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) * (b["generations"] + 1)
+               for b in config["grid"] if b.get("enabled", True))
+    datasets = {b["dataset"] for b in config["grid"] if b.get("enabled", True)}
+    counts = {"train": runs, "evaluate": runs, "aggregate": 1, "all": 1}
+    synthetic = [d for d in datasets if config["datasets"][d]["kind"] == "synthetic"]
+    if synthetic:
+        counts["synthetic_data"] = len(synthetic)
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def test_paper_grid_dry_run_job_counts(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    out = snakemake("-n", "--forceall", "--config", f"results={tmp_path}/results")
+    assert out.returncode == 0, out.stderr + out.stdout
+    counts = job_counts(out.stdout)
+    assert counts == expected_counts(config)
+    assert counts["train"] == 4 * 5 * 3 * 6
+
+
+def train_jobs(*args):
+    """(wildcards, input files) of every train job in a dry-run's job listing."""
+    out = snakemake("-n", "--forceall", *args)
+    assert out.returncode == 0, out.stderr
+    jobs = []
+    for block in out.stdout.split("rule train:")[1:]:
+        fields = dict(re.findall(r"^    (\w+): (.*)$", block.split("\n[")[0], re.M))
+        wildcards = dict(kv.split("=") for kv in fields["wildcards"].split(", "))
+        jobs.append((wildcards, fields.get("input", "").split(", ")))
+    return jobs
+
+
+def test_each_student_depends_on_its_own_teacher(tmp_path):
+    results = f"{tmp_path}/results"
+    jobs = train_jobs("--config", f"results={results}")
+    assert len(jobs) == 4 * 5 * 3 * 6
+    students = 0
+    for w, inputs in jobs:
+        gen = int(w["generation"])
+        models = [f for f in inputs if f.endswith("model.pt")]
+        if gen == 0:
+            assert models == [], "a patriarch has no teacher"
+            continue
+        students += 1
+        teacher = f"{results}/{w['dataset']}/{w['arch']}/{w['method']}/seed{w['seed']}/gen{gen - 1}/model.pt"
+        assert models == [teacher]
+    assert students == 4 * 5 * 3 * 5
+
+
+def write_override(tmp_path, text):
+    path = tmp_path / "override.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("override,needle", [
+    ("grid:\n- {dataset: cifar100, archs: [resnet57_cifar], methods: [ce], seeds: [0], generations: 1}\n",
+     "resnet57_cifar"),
+    ("methods:\n  tsd-0.6: {loss: tsd, eta: 1.5}\n", "eta"),
+    ("grid:\n- {dataset: cifar100, archs: [resnet56_cifar], methods: [ce], seeds: [0], generations: -1}\n",
+     "generations"),
+    ("grid:\n- {dataset: cifar100, archs: [resnet56_cifar], methods: [tsd-0.8], seeds: [0], generations: 1}\n",
+     "grid[0].methods: 'tsd-0.8' is not defined in methods"),
+    ("recipes:\n  resnet_cifar: {epochs: 164, batch_size: 128, lr: 0.1, wieght_decay: 0.0005}\n", "wieght_decay"),
+    ("methods:\n  ce: {loss: ce, epsilon: 0.1}\n", "epsilon"),
+])
+def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, override, needle):
+    out = snakemake("-n", "--configfile", write_override(tmp_path, override))
+    assert out.returncode != 0
+    text = out.stdout + out.stderr
+    assert needle in text, text[-2000:]
+    assert "Job stats" not in text, "no DAG is built from a bad config"
+
+
+def test_lint_is_clean():
+    out = snakemake("--lint")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Lints for" not in out.stdout + out.stderr
+
+
+def test_parse_path_imports_no_torch(tmp_path):
+    """A dry-run of the paper grid must not pay for importing torch (or timm)."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "snakemake", "-n", "--forceall",
+                          "--config", f"results={tmp_path}"], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-2000:]
+    imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
+    assert "snakemake" in imported, "the probe sees the dry-run's imports"
+    assert "torch" not in imported and "timm" not in imported
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """The README's demo, as a user runs it, with its results in a temporary folder."""
+    results = tmp_path_factory.mktemp("demo") / "results"
+    out = snakemake("--cores", "all", "--configfile", "workflow/demo.yaml", "--config", f"results={results}",
+                    timeout=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return results, out
+
+
+def test_demo_runs_end_to_end(demo):
+    results, out = demo
+    runs = pd.read_csv(results / "summary" / "runs.csv")
+    demo_cfg = yaml.safe_load((REPO / "workflow/demo.yaml").read_text())
+    assert len(runs) == expected_counts(demo_cfg)["train"] == 24
+    assert set(runs.method) == {"ce", "ls", "cp", "tsd"} and set(runs.generation) == {0, 1, 2}
+    for column in ("spec_lr", "spec_eta", "test_top1", "test_top5", "wall_seconds", "device",
+                   "secondary_in_superclass", "mean_top1_prob"):
+        assert column in runs.columns, column
+    assert runs.test_top1.min() > 5.0, "every demo model learns something (chance is 1 %)"
+    assert "Test top-1 accuracy" in out.stdout, "the demo ends by printing its summary"
+    assert (results / "summary" / "summary.md").read_text().count("| tsd ") == 1
+
+
+def test_demo_changed_parameter_reruns_exactly_the_affected_jobs(demo, tmp_path):
+    results, _ = demo
+    base = ["-n", "--configfile", "workflow/demo.yaml"]
+    same = snakemake(*base, "--config", f"results={results}")
+    assert "Nothing to be done" in same.stdout + same.stderr, same.stdout[-2000:]
+    # a student parameter of one method: its students rerun, its patriarchs do not
+    override = write_override(tmp_path, "methods:\n  tsd: {loss: tsd, eta: 0.6, k: 5, lam: 0.5}\n")
+    out = snakemake(*base, "--configfile", override, "--config", f"results={results}")
+    assert job_counts(out.stdout) == {"train": 4, "evaluate": 4, "aggregate": 1, "all": 1, "total": 10}
+    # a patriarch parameter: the whole chain of that method reruns
+    override = write_override(tmp_path, "methods:\n  cp: {loss: cp, beta: 0.2}\n")
+    out = snakemake(*base, "--configfile", override, "--config", f"results={results}")
+    assert job_counts(out.stdout) == {"train": 6, "evaluate": 6, "aggregate": 1, "all": 1, "total": 14}
+    rerun = [json.loads(p.read_text())["spec_digest"] for p in results.glob("synthetic/*/cp/*/gen0/metrics.json")]
+    assert len(rerun) == 2  # the dry-runs touched nothing

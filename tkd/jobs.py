@@ -1,0 +1,85 @@
+"""The bodies of the workflow's jobs; each takes Snakemake's ``snakemake`` object.
+
+Rules only wire files and parameters; everything they run is here. Module
+imports stay light: torch is imported only by the jobs that train.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def logged(smk):
+    """Send everything the job prints (Python and C level) to its log file."""
+    path = Path(smk.log[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "a", buffering=1) as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc()
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def synthetic_data(smk) -> None:
+    from .data import make_synthetic, save_synthetic
+
+    with logged(smk):
+        data = make_synthetic(**smk.params.options)
+        save_synthetic(data, smk.output[0])
+        print(f"wrote {smk.output[0]}: {len(data.train)} train / {len(data.test)} test images", flush=True)
+
+
+def train(smk) -> None:
+    from .train import train as train_run
+
+    spec = dict(smk.params.spec)
+    spec["out_dir"] = str(Path(smk.output.model).parent)
+    if "data" in smk.input.keys():
+        spec["data_path"] = smk.input.data
+    if "teacher" in smk.input.keys():
+        spec["teacher"] = smk.input.teacher
+    spec["threads"] = smk.threads
+    spec["checkpoint_every"] = smk.config["execution"]["checkpoint_every"]
+    with logged(smk):
+        train_run(spec)
+
+
+def evaluate(smk) -> None:
+    import numpy as np
+
+    from .evaluate import logit_measures
+    from .io import write_json
+
+    with logged(smk):
+        with np.load(smk.input.logits) as z:
+            measures = logit_measures(z["logits"], z["fine"], z["coarse"], k=smk.params.k)
+        write_json(smk.output[0], measures)
+
+
+def aggregate(smk) -> None:
+    from .aggregate import collect_runs, summary_markdown
+    from .io import write_text
+
+    with logged(smk):
+        runs = collect_runs(smk.params.runs, Path(smk.output.runs).parent.parent)
+        write_text(smk.output.runs, runs.to_csv(index=False))
+        text = summary_markdown(runs)
+        write_text(smk.output.summary, text)
+        print(text, flush=True)

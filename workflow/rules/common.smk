@@ -1,0 +1,119 @@
+# Grid expansion, cross-checks of config, and input functions.
+import os
+from itertools import product
+
+
+RESULTS = config["results"]
+SUMMARY = f"{RESULTS}/summary"
+RUN_ID = "{dataset}/{arch}/{method}/seed{seed}/gen{generation}"
+RUN = f"{RESULTS}/{RUN_ID}"
+SYNTHETIC = [k for k, d in config["datasets"].items() if d["kind"] == "synthetic"]
+
+
+wildcard_constraints:
+    dataset="[A-Za-z0-9][A-Za-z0-9_.\-]*",
+    arch="[a-z0-9_]+",
+    method="[A-Za-z0-9][A-Za-z0-9_.\-]*",
+    seed=r"\d+",
+    generation=r"\d+",
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _check_config():
+    """What the schema cannot say: names that must refer to other sections."""
+    for arch, a in config["archs"].items():
+        if a["recipe"] not in config["recipes"]:
+            raise ConfigError(f"archs.{arch}.recipe: {a['recipe']!r} is not defined in recipes")
+    for i, block in enumerate(config["grid"]):
+        if block["dataset"] not in config["datasets"]:
+            raise ConfigError(f"grid[{i}].dataset: {block['dataset']!r} is not defined in datasets")
+        for arch in block["archs"]:
+            if arch not in config["archs"]:
+                raise ConfigError(f"grid[{i}].archs: {arch!r} is not defined in archs")
+        for method in block["methods"]:
+            if method not in config["methods"]:
+                raise ConfigError(f"grid[{i}].methods: {method!r} is not defined in methods")
+
+
+_check_config()
+
+
+def grid_runs():
+    """Every run of the enabled grid blocks, as wildcard dicts."""
+    runs = []
+    for block in config["grid"]:
+        if not block["enabled"]:
+            continue
+        for arch, method, seed, gen in product(
+            block["archs"], block["methods"], block["seeds"], range(block["generations"] + 1)
+        ):
+            runs.append(
+                dict(dataset=block["dataset"], arch=arch, method=method, seed=seed, generation=gen)
+            )
+    return runs
+
+
+RUNS = grid_runs()
+
+
+def run_files(pattern):
+    """``pattern`` (relative to a run directory) for every run of the grid."""
+    return [f"{RUN}/{pattern}".format(**r) for r in RUNS]
+
+
+def data_file(dataset):
+    return f"{RESULTS}/data/{dataset}.npz"
+
+
+def train_inputs(w):
+    inputs = {}
+    if w.dataset in SYNTHETIC:
+        inputs["data"] = data_file(w.dataset)
+    gen = int(w.generation)
+    if gen > 0:  # the teacher: generation m-1 of the same dataset, arch, method and seed
+        inputs["teacher"] = f"{RUN}/model.pt".format(**{**w, "generation": gen - 1})
+    return inputs
+
+
+LOSS_PARAMS = ("epsilon", "beta", "eta", "k")
+
+
+def train_spec(w):
+    """Every setting that shapes the run's result; a change reruns exactly the runs it touches."""
+    ds = config["datasets"][w.dataset]
+    method = config["methods"][w.method]
+    recipe = config["recipes"][config["archs"][w.arch]["recipe"]]
+    ex = config["execution"]
+    spec = dict(
+        dataset=ds["kind"],
+        data_path=data_file(w.dataset) if ds["kind"] == "synthetic" else ds["path"],
+        arch=w.arch,
+        generation=int(w.generation),
+        seed=int(w.seed),
+        device=ex["device"],
+        amp=ex["amp"],
+        deterministic=ex["deterministic"],
+        eval_every=ex["eval_every"],
+        **recipe,
+    )
+    if ds["kind"] == "cifar100":
+        spec["download"] = ds["download"]
+    if int(w.generation) == 0:  # a patriarch learns from labels only
+        spec["loss"] = method["loss"]
+        spec["loss_params"] = {k: method[k] for k in LOSS_PARAMS if k in method}
+    else:  # a student learns from its teacher (its lineage already carries the loss)
+        spec.update(lam=method["lam"], temperature=method["temperature"], student_init=method["student_init"])
+    return spec
+
+
+def benchmark_files():
+    return [f"{RESULTS}/benchmarks/train/{RUN_ID}.tsv".format(**r) for r in RUNS]
+
+
+def print_summary():
+    path = f"{SUMMARY}/summary.md"
+    if os.path.exists(path):
+        print(open(path).read())

@@ -1,0 +1,14 @@
+rule evaluate:
+    """Accuracy and secondary-information measures from a run's saved test logits."""
+    input:
+        logits=f"{RUN}/test_logits.npz",
+    output:
+        f"{RUN}/eval.json",
+    params:
+        k=config["analysis"]["secondary_k"],
+    log:
+        f"{RESULTS}/logs/evaluate/{RUN_ID}.log",
+    conda:
+        "../../envs/tkd.yaml"
+    script:
+        "../scripts/evaluate.py"

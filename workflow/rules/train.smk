@@ -1,0 +1,26 @@
+rule train:
+    """One generation: the patriarch (generation 0) or a student of generation m-1.
+
+    Resume state lives in the run directory but is not an output, so a failed,
+    killed or preempted job continues from it when it is run again.
+    """
+    input:
+        unpack(train_inputs),
+    output:
+        model=f"{RUN}/model.pt",
+        metrics=f"{RUN}/metrics.json",
+        history=f"{RUN}/history.csv",
+        logits=f"{RUN}/test_logits.npz",
+        provenance=f"{RUN}/provenance.json",
+        spec=f"{RUN}/spec.yaml",
+    params:
+        spec=train_spec,
+    log:
+        f"{RESULTS}/logs/train/{RUN_ID}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{RUN_ID}.tsv"
+    threads: config["execution"]["threads"]
+    conda:
+        "../../envs/tkd.yaml"
+    script:
+        "../scripts/train.py"

@@ -109,10 +109,6 @@ def train_spec(w):
     return spec
 
 
-def benchmark_files():
-    return [f"{RESULTS}/benchmarks/train/{RUN_ID}.tsv".format(**r) for r in RUNS]
-
-
 def print_summary():
     path = f"{SUMMARY}/summary.md"
     if os.path.exists(path):

@@ -1,0 +1,108 @@
+"""How much the harness adds to a dry-run of the paper grid.
+
+Times ``snakemake -n --forceall`` of the real workflow (config.yaml) against a
+bare Snakefile with the same number of jobs per rule and the same chain
+structure (each generation's training reads the previous one's model), written
+to a temporary folder and measured in the same process run. Prints both times
+and their ratio, and the same as JSON on the last line.
+
+    python benchmarks/dryrun.py [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+BARE = '''
+CHAINS = {chains}
+GENERATIONS = {generations}
+
+
+rule all:
+    input:
+        "bare/summary/runs.csv",
+
+
+rule aggregate:
+    input:
+        expand("bare/{{chain}}/gen{{g}}/eval.json", chain=CHAINS, g=range(GENERATIONS)),
+    output:
+        "bare/summary/runs.csv",
+    shell:
+        "touch {{output}}"
+
+
+rule evaluate:
+    input:
+        "bare/{{chain}}/gen{{g}}/model.pt",
+    output:
+        "bare/{{chain}}/gen{{g}}/eval.json",
+    shell:
+        "touch {{output}}"
+
+
+def teacher(w):
+    g = int(w.g)
+    return [f"bare/{{w.chain}}/gen{{g - 1}}/model.pt"] if g else []
+
+
+rule train:
+    input:
+        teacher,
+    output:
+        "bare/{{chain}}/gen{{g}}/model.pt",
+    shell:
+        "touch {{output}}"
+'''
+
+
+def dry_run_seconds(args: list[str], cwd: Path, repeats: int) -> tuple[float, str]:
+    best, out = float("inf"), ""
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "--quiet", "all", *args],
+                              cwd=cwd, capture_output=True, text=True)
+        best = min(best, time.perf_counter() - t0)
+        if proc.returncode:
+            sys.exit(f"dry-run failed in {cwd}:\n{proc.stderr[-2000:]}")
+        out = proc.stdout
+    return best, out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    chains, generations = [], None
+    for block in config["grid"]:
+        if block.get("enabled", True):
+            chains += [f"{block['dataset']}/{a}/{m}/seed{s}" for a in block["archs"] for m in block["methods"]
+                       for s in block["seeds"]]
+            generations = block["generations"] + 1
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp)
+        (bare / "Snakefile").write_text(BARE.format(chains=chains, generations=generations))
+        t_bare, out_bare = dry_run_seconds([], bare, args.repeats)
+        t_tkd, out_tkd = dry_run_seconds(["--config", f"results={tmp}/results"], REPO, args.repeats)
+    jobs = len(chains) * generations
+    ratio = t_tkd / t_bare
+    print(f"paper grid: {len(chains)} chains x {generations} generations = {jobs} training jobs")
+    print(f"dry-run, tkd workflow: {t_tkd:.2f} s   bare Snakefile: {t_bare:.2f} s   ratio: {ratio:.2f}x "
+          f"(best of {args.repeats})")
+    print(json.dumps({"jobs_train": jobs, "tkd_s": round(t_tkd, 3), "bare_s": round(t_bare, 3),
+                      "ratio": round(ratio, 3), "repeats": args.repeats}))
+
+
+if __name__ == "__main__":
+    main()

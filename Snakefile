@@ -17,12 +17,17 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/paper.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
     input:
         f"{SUMMARY}/runs.csv",
         f"{SUMMARY}/summary.md",
+        paper_outputs(),
     default_target: True
 
 

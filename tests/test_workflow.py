@@ -34,7 +34,9 @@ def expected_counts(config: dict) -> dict[str, int]:
     runs = sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) * (b["generations"] + 1)
                for b in config["grid"] if b.get("enabled", True))
     datasets = {b["dataset"] for b in config["grid"] if b.get("enabled", True)}
-    counts = {"train": runs, "evaluate": runs, "aggregate": 1, "all": 1}
+    cells = {(b["dataset"], a) for b in config["grid"] if b.get("enabled", True) for a in b["archs"]}
+    counts = {"train": runs, "evaluate": runs, "aggregate": 1, "all": 1, "paper_tables": 1,
+              "paper_figures": len(cells), "compute_figure": 1}
     synthetic = [d for d in datasets if config["datasets"][d]["kind"] == "synthetic"]
     if synthetic:
         counts["synthetic_data"] = len(synthetic)
@@ -147,16 +149,44 @@ def test_demo_runs_end_to_end(demo):
 
 def test_demo_changed_parameter_reruns_exactly_the_affected_jobs(demo, tmp_path):
     results, _ = demo
-    base = ["-n", "--configfile", "workflow/demo.yaml"]
+    base = ["-n", "--configfile", "workflow/demo.yaml"]  # an override file follows demo.yaml in the same flag
     same = snakemake(*base, "--config", f"results={results}")
     assert "Nothing to be done" in same.stdout + same.stderr, same.stdout[-2000:]
     # a student parameter of one method: its students rerun, its patriarchs do not
     override = write_override(tmp_path, "methods:\n  tsd: {loss: tsd, eta: 0.6, k: 5, lam: 0.5}\n")
-    out = snakemake(*base, "--configfile", override, "--config", f"results={results}")
-    assert job_counts(out.stdout) == {"train": 4, "evaluate": 4, "aggregate": 1, "all": 1, "total": 10}
+    out = snakemake(*base, override, "--config", f"results={results}")
+    paper = {"aggregate": 1, "paper_tables": 1, "paper_figures": 1, "compute_figure": 1, "all": 1}
+    assert job_counts(out.stdout) == {"train": 4, "evaluate": 4, **paper, "total": 13}
     # a patriarch parameter: the whole chain of that method reruns
     override = write_override(tmp_path, "methods:\n  cp: {loss: cp, beta: 0.2}\n")
-    out = snakemake(*base, "--configfile", override, "--config", f"results={results}")
-    assert job_counts(out.stdout) == {"train": 6, "evaluate": 6, "aggregate": 1, "all": 1, "total": 14}
+    out = snakemake(*base, override, "--config", f"results={results}")
+    assert job_counts(out.stdout) == {"train": 6, "evaluate": 6, **paper, "total": 17}
     rerun = [json.loads(p.read_text())["spec_digest"] for p in results.glob("synthetic/*/cp/*/gen0/metrics.json")]
     assert len(rerun) == 2  # the dry-runs touched nothing
+
+
+def test_demo_renders_paper_tables_figures_and_html_report(demo, tmp_path):
+    results, _ = demo
+    paper = results / "summary" / "paper"
+    md = (paper / "tables.md").read_text()
+    assert "## synthetic / resnet8_cifar" in md and "| tsd |" in md
+    assert "no interval" not in md.split("# Reported")[0], "two seeds give an interval"
+    assert r"\toprule" in (paper / "tables.tex").read_text()
+    comparison = pd.read_csv(paper / "comparison.csv")
+    assert set(comparison.verdict) <= {"not run", "not compared"}, "the paper reports nothing on synthetic data"
+    for name in ("accuracy", "tolerance", "secondary"):
+        for ext in ("png", "svg"):
+            f = paper / "figures" / "synthetic" / "resnet8_cifar" / f"{name}.{ext}"
+            assert f.stat().st_size > 1000, f
+    assert (paper / "compute.png").stat().st_size > 1000
+    # `snakemake report` is a target that is already complete after the demo
+    again = snakemake("report", "-n", "--configfile", "workflow/demo.yaml", "--config", f"results={results}")
+    assert "Nothing to be done" in again.stdout + again.stderr
+    html = tmp_path / "report.html"
+    out = snakemake("--report", str(html), "--configfile", "workflow/demo.yaml", "--config", f"results={results}",
+                    "--report-metadata", "workflow/report/metadata.yaml")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    text = html.read_text()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    for needle in ("Tables", "Figures", "Compute", "patriarch tolerance", commit):
+        assert needle in text, needle

@@ -83,3 +83,49 @@ def aggregate(smk) -> None:
         text = summary_markdown(runs)
         write_text(smk.output.summary, text)
         print(text, flush=True)
+
+
+def paper_tables(smk) -> None:
+    import pandas as pd
+
+    from .io import write_text
+    from .paper import compare, generation_tables, load_reported, render
+
+    with logged(smk):
+        runs = pd.read_csv(smk.input.runs)
+        reported = load_reported(smk.input.reported)
+        tol = smk.params.tolerance
+        comparison = compare(runs, reported, tol)
+        context = dict(tables=generation_tables(runs, reported, tol), comparison=comparison.to_dict("records"),
+                       tolerance=tol)
+        for fmt in ("md", "tex", "html"):
+            write_text(smk.output[fmt], render(f"tables.{fmt}.j2", **context))
+        write_text(smk.output.comparison, comparison.to_csv(index=False))
+        print(comparison[["dataset", "arch", "method", "generation", "metric", "value", "ours", "verdict"]]
+              .to_string(index=False), flush=True)
+
+
+def paper_figures(smk) -> None:
+    import pandas as pd
+
+    from . import figures
+    from .paper import load_reported
+
+    with logged(smk):
+        runs = pd.read_csv(smk.input.runs)
+        cell = runs[(runs.dataset == smk.wildcards.dataset) & (runs.arch == smk.wildcards.arch)]
+        title = f"{smk.wildcards.dataset} / {smk.wildcards.arch}"
+        figures.accuracy_vs_generation(cell, load_reported(smk.input.reported),
+                                       [smk.output.accuracy, smk.output.accuracy_svg])
+        figures.tolerance(figures.top1_probability(smk.input.logits, cell), f"{title}: patriarchs",
+                          [smk.output.tolerance, smk.output.tolerance_svg])
+        figures.secondary(cell, smk.params.k, [smk.output.secondary, smk.output.secondary_svg])
+
+
+def compute_figure(smk) -> None:
+    import pandas as pd
+
+    from . import figures
+
+    with logged(smk):
+        figures.compute(pd.read_csv(smk.input.runs), [smk.output.png, smk.output.svg])

@@ -21,6 +21,16 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def package_versions() -> dict[str, str | None]:
     versions = {}
     for name in PACKAGES:
@@ -46,7 +56,7 @@ def collect(device=None, **extra) -> dict:
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "device": str(device) if device is not None else None,
         "device_name": (torch.cuda.get_device_name(device) if device is not None and device.type == "cuda"
-                        else platform.processor() or platform.machine()),
+                        else f"CPU {_cpu_model()}"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
     }

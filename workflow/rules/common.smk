@@ -7,6 +7,7 @@ RESULTS = config["results"]
 SUMMARY = f"{RESULTS}/summary"
 RUN_ID = "{dataset}/{arch}/{method}/seed{seed}/gen{generation}"
 RUN = f"{RESULTS}/{RUN_ID}"
+FIGURES = f"{SUMMARY}/paper/figures/{{dataset}}/{{arch}}"
 SYNTHETIC = [k for k, d in config["datasets"].items() if d["kind"] == "synthetic"]
 
 
@@ -107,6 +108,29 @@ def train_spec(w):
     else:  # a student learns from its teacher (its lineage already carries the loss)
         spec.update(lam=method["lam"], temperature=method["temperature"], student_init=method["student_init"])
     return spec
+
+
+CELLS = sorted({(r["dataset"], r["arch"]) for r in RUNS})
+
+
+def patriarch_logits(w):
+    """Test logits of every patriarch of one (dataset, arch) cell."""
+    return [
+        f"{RUN}/test_logits.npz".format(**r)
+        for r in RUNS
+        if r["generation"] == 0 and (r["dataset"], r["arch"]) == (w.dataset, w.arch)
+    ]
+
+
+def paper_outputs():
+    figures = [
+        f"{FIGURES}/{name}.{ext}".format(dataset=d, arch=a)
+        for d, a in CELLS
+        for name in ("accuracy", "tolerance", "secondary")
+        for ext in ("png", "svg")
+    ]
+    tables = [f"{SUMMARY}/paper/tables.{ext}" for ext in ("md", "tex", "html")]
+    return tables + figures + [f"{SUMMARY}/paper/compute.png", f"{SUMMARY}/paper/compute.svg"]
 
 
 def print_summary():

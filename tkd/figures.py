@@ -1,0 +1,110 @@
+"""The paper-style figures, drawn with seaborn from runs.csv and saved test logits."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    return plt, sns
+
+
+def save(fig, paths: list[str | Path]) -> None:
+    from .io import atomic_path
+
+    for path in paths:
+        suffix = Path(path).suffix
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=suffix[1:], dpi=150, bbox_inches="tight")
+
+
+def accuracy_vs_generation(runs: pd.DataFrame, reported: pd.DataFrame, paths) -> None:
+    """Test top-1 per generation, one line per method (mean, band = ±1 std over seeds);
+    reported values as crosses (a generation) or dashed lines ("best")."""
+    plt, sns = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.lineplot(data=runs, x="generation", y="test_top1", hue="method", errorbar="sd", marker="o", ax=ax)
+    from .paper import reported_accuracy
+
+    palette = dict(zip(sorted(runs.method.unique()), sns.color_palette(n_colors=runs.method.nunique())))
+    for method in sorted(runs.method.unique()):
+        (dataset, arch), color = runs[["dataset", "arch"]].iloc[0], palette.get(method)
+        for g in sorted(runs.generation.unique()):
+            value = reported_accuracy(reported, dataset, arch, method, str(g))
+            if value is not None:
+                ax.scatter([g], [value], marker="X", s=80, color=color, edgecolor="black", zorder=5)
+        best = reported_accuracy(reported, dataset, arch, method, "best")
+        if best is not None:
+            ax.axhline(best, ls="--", color=color, lw=1)
+    ax.set(xlabel="generation (0 = patriarch)", ylabel="test top-1 accuracy (%)",
+           title=f"{runs.dataset.iloc[0]} / {runs.arch.iloc[0]}")
+    ax.set_xticks(sorted(runs.generation.unique()))
+    save(fig, paths)
+    plt.close(fig)
+
+
+def top1_probability(logit_files: list[str], runs: pd.DataFrame) -> pd.DataFrame:
+    """Per test image of each listed run: the largest softmax probability (how peaked the model is)."""
+    frames = []
+    for f in logit_files:
+        parts = Path(f).parts
+        method, seed, gen = parts[-4], int(parts[-3][4:]), int(parts[-2][3:])
+        with np.load(f) as z:
+            x = z["logits"].astype(np.float64)
+        x -= x.max(axis=1, keepdims=True)
+        p = np.exp(x)
+        p /= p.sum(axis=1, keepdims=True)
+        frames.append(pd.DataFrame({"method": method, "seed": seed, "generation": gen, "p_top1": p.max(axis=1)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def tolerance(probs: pd.DataFrame, title: str, paths) -> None:
+    """How tolerant each patriarch is: its top-1 probability on the test set, per method."""
+    plt, sns = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.violinplot(data=probs, x="method", y="p_top1", hue="method", cut=0, inner="quartile", ax=ax,
+                   order=sorted(probs.method.unique()), legend=False)
+    ax.set(xlabel="patriarch method", ylabel="top-1 probability on test images", ylim=(0, 1), title=title)
+    save(fig, paths)
+    plt.close(fig)
+
+
+def secondary(runs: pd.DataFrame, k: int, paths) -> None:
+    """Probability mass on ranks 2..K, and the share of it inside the true superclass (harness measures)."""
+    plt, sns = _plt()
+    long = runs.melt(id_vars=["method", "generation"], value_vars=["secondary_mass", "secondary_in_superclass"],
+                     var_name="measure", value_name="value")
+    long["measure"] = long["measure"].map({"secondary_mass": f"mass on ranks 2..{k}",
+                                           "secondary_in_superclass": "share of it in the true superclass"})
+    g = sns.relplot(data=long, x="generation", y="value", hue="method", col="measure", kind="line",
+                    errorbar="sd", marker="o", facet_kws={"sharey": False}, height=3.5)
+    g.set_titles("{col_name}")
+    g.set(xticks=sorted(runs.generation.unique()))
+    g.figure.suptitle(f"{runs.dataset.iloc[0]} / {runs.arch.iloc[0]} (harness measures, not the paper's "
+                      "Dist^C/Dist^S)", y=1.04)
+    save(g.figure, paths)
+    plt.close(g.figure)
+
+
+def compute(runs: pd.DataFrame, paths) -> None:
+    """Device hours per grid cell (dataset, arch, method), summed over seeds and generations."""
+    plt, sns = _plt()
+    hours = (runs.assign(hours=runs.wall_seconds / 3600)
+             .groupby(["dataset", "arch", "method", "device"], as_index=False)["hours"].sum())
+    hours["cell"] = hours.dataset + " / " + hours.arch
+    fig, ax = plt.subplots(figsize=(6, 1 + 0.5 * hours.cell.nunique() * max(1, hours.method.nunique() / 3)))
+    sns.barplot(data=hours, y="cell", x="hours", hue="method", ax=ax, orient="h")
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1, 1))
+    devices = ", ".join(sorted(runs.device_name.astype(str).unique()))
+    ax.set(xlabel="wall-clock hours of training jobs", ylabel="", title=f"compute per grid cell ({devices})")
+    save(fig, paths)
+    plt.close(fig)

@@ -1,0 +1,80 @@
+localrules:
+    paper_tables,
+    paper_figures,
+    compute_figure,
+    report,
+
+
+rule paper_tables:
+    """Paper-style tables (Markdown, LaTeX booktabs, HTML) with the reported numbers and verdicts."""
+    input:
+        runs=f"{SUMMARY}/runs.csv",
+        reported=config["paper"]["reported"],
+    output:
+        md=report(f"{SUMMARY}/paper/tables.md", caption="../report/tables.rst", category="Tables",
+                  labels={"table": "generations and verdicts", "format": "Markdown"}),
+        tex=report(f"{SUMMARY}/paper/tables.tex", caption="../report/tables.rst", category="Tables",
+                   labels={"table": "generations and verdicts", "format": "LaTeX"}),
+        html=report(f"{SUMMARY}/paper/tables.html", caption="../report/tables.rst", category="Tables",
+                    labels={"table": "generations and verdicts", "format": "HTML"}),
+        comparison=f"{SUMMARY}/paper/comparison.csv",
+    params:
+        tolerance=config["paper"]["tolerance"],
+    log:
+        f"{RESULTS}/logs/paper/tables.log",
+    conda:
+        "../../envs/tkd.yaml"
+    script:
+        "../scripts/paper_tables.py"
+
+
+rule paper_figures:
+    """Accuracy per generation, patriarch tolerance and secondary information, per dataset and arch."""
+    input:
+        runs=f"{SUMMARY}/runs.csv",
+        reported=config["paper"]["reported"],
+        logits=patriarch_logits,
+    output:
+        accuracy=report(f"{FIGURES}/accuracy.png", caption="../report/accuracy.rst", category="Figures",
+                        subcategory="{dataset} / {arch}",
+                        labels={"dataset": "{dataset}", "arch": "{arch}", "figure": "accuracy vs generation"}),
+        accuracy_svg=f"{FIGURES}/accuracy.svg",
+        tolerance=report(f"{FIGURES}/tolerance.png", caption="../report/tolerance.rst", category="Figures",
+                         subcategory="{dataset} / {arch}",
+                         labels={"dataset": "{dataset}", "arch": "{arch}", "figure": "patriarch tolerance"}),
+        tolerance_svg=f"{FIGURES}/tolerance.svg",
+        secondary=report(f"{FIGURES}/secondary.png", caption="../report/secondary.rst", category="Figures",
+                         subcategory="{dataset} / {arch}",
+                         labels={"dataset": "{dataset}", "arch": "{arch}", "figure": "secondary information"}),
+        secondary_svg=f"{FIGURES}/secondary.svg",
+    params:
+        k=config["analysis"]["secondary_k"],
+    log:
+        f"{RESULTS}/logs/paper/figures/{{dataset}}/{{arch}}.log",
+    conda:
+        "../../envs/tkd.yaml"
+    script:
+        "../scripts/paper_figures.py"
+
+
+rule compute_figure:
+    """Training hours per grid cell, from the benchmark files (via runs.csv)."""
+    input:
+        runs=f"{SUMMARY}/runs.csv",
+    output:
+        png=report(f"{SUMMARY}/paper/compute.png", caption="../report/compute.rst", category="Compute",
+                   labels={"figure": "hours per grid cell"}),
+        svg=f"{SUMMARY}/paper/compute.svg",
+    log:
+        f"{RESULTS}/logs/paper/compute.log",
+    conda:
+        "../../envs/tkd.yaml"
+    script:
+        "../scripts/compute_figure.py"
+
+
+rule report:
+    """`snakemake report`: every paper table and figure (`snakemake --report` is the HTML report)."""
+    input:
+        paper_outputs(),
+    default_target: False

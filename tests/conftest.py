@@ -1,10 +1,17 @@
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def snakemake(*args, cwd=REPO, timeout=900):
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 def write_fake_cifar100(root: Path, n_train: int = 200, n_test: int = 100, seed: int = 0) -> Path:
@@ -50,3 +57,13 @@ def tiny_spec(data, out, **overrides) -> dict:
                 epochs=2, batch_size=32, lr=0.05, lr_milestones=[0.5], threads=1, deterministic=True)
     spec.update(overrides)
     return spec
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """The README's demo, as a user runs it, with its results in a temporary folder."""
+    results = tmp_path_factory.mktemp("demo") / "results"
+    out = snakemake("--cores", "all", "--configfile", "workflow/demo.yaml", "--config", f"results={results}",
+                    timeout=1200)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return results, out

@@ -9,13 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, snakemake
 
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def snakemake(*args, cwd=REPO, timeout=900):
-    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -107,6 +102,13 @@ def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, override, needl
     assert "Job stats" not in text, "no DAG is built from a bad config"
 
 
+def test_paper_grid_dry_run_through_the_slurm_profile(tmp_path):
+    """Works on a machine without SLURM: a dry-run submits nothing."""
+    out = snakemake("-n", "--profile", "slurm", "--config", f"results={tmp_path}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "gpu=1, cpus_per_gpu=8" in out.stdout and "runtime=1440" in out.stdout  # DenseNet-BC-190's request
+
+
 def test_lint_is_clean():
     out = snakemake("--lint")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -121,16 +123,6 @@ def test_parse_path_imports_no_torch(tmp_path):
     imported = {line.split("|")[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")}
     assert "snakemake" in imported, "the probe sees the dry-run's imports"
     assert "torch" not in imported and "timm" not in imported
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """The README's demo, as a user runs it, with its results in a temporary folder."""
-    results = tmp_path_factory.mktemp("demo") / "results"
-    out = snakemake("--cores", "all", "--configfile", "workflow/demo.yaml", "--config", f"results={results}",
-                    timeout=1200)
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return results, out
 
 
 def test_demo_runs_end_to_end(demo):
@@ -190,3 +182,14 @@ def test_demo_renders_paper_tables_figures_and_html_report(demo, tmp_path):
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     for needle in ("Tables", "Figures", "Compute", "patriarch tolerance", commit):
         assert needle in text, needle
+
+
+def test_preflight_builds_the_train_rules_exact_request():
+    from tkd.slurm import sbatch_args, training_requests
+
+    reqs = {r["arch"]: r for r in training_requests([str(REPO / "config.yaml")])}
+    assert set(reqs) == {"resnet56_cifar", "resnet110_cifar", "densenet_bc_100_cifar", "densenet_bc_190_cifar"}
+    args = sbatch_args(reqs["densenet_bc_190_cifar"], "gpu", "lab", "a100")
+    assert args == ["-t", "1440", "--mem", "32000", "--gpus=a100:1", "--cpus-per-gpu=8", "-p", "gpu", "-A", "lab"]
+    demo = training_requests([str(REPO / "config.yaml"), str(REPO / "workflow/demo.yaml")])
+    assert [r["gpu"] for r in demo] == [0] and "--cpus-per-task=1" in sbatch_args(demo[0], None, None, None)

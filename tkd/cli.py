@@ -35,6 +35,15 @@ def _make_synthetic(args) -> int:
     return 0
 
 
+def _slurm_check(args) -> int:
+    from .slurm import check
+
+    report = check(args.configfile, partition=args.partition, account=args.account, gpu_model=args.gpu_model)
+    print("\n" + ("problems found: fix the errors above before submitting" if report.failed
+                  else "this site can run the grid's training jobs"))
+    return 1 if report.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tkd", description="Tolerant-teacher knowledge distillation in generations (Yang et al., AAAI 2019).")
@@ -62,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.25, help="std of the per-pixel noise")
     p.add_argument("--shift", type=int, default=2, help="largest random translation, in pixels")
     p.set_defaults(func=_make_synthetic)
+
+    p = sub.add_parser("slurm-check", help="preflight: can this SLURM site run the grid's training jobs?",
+                       description="Check partitions, GPUs, accounting and accounts, and sbatch --test-only the "
+                                   "largest training request of each architecture, before submitting anything.")
+    p.add_argument("--configfile", nargs="+", default=["config.yaml"], help="config files, later ones on top")
+    p.add_argument("--partition", help="the partition your site profile sets (default: the cluster's default)")
+    p.add_argument("--account", help="the account your site profile sets")
+    p.add_argument("--gpu-model", help="the gpu_model your site profile sets (e.g. a100)")
+    p.set_defaults(func=_slurm_check)
     return parser
 
 

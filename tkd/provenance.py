@@ -59,6 +59,7 @@ def collect(device=None, **extra) -> dict:
                         else f"CPU {_cpu_model()}"),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
         "slurm_array_task_id": os.environ.get("SLURM_ARRAY_TASK_ID"),
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
     info.update(extra)
     return info

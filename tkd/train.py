@@ -281,8 +281,9 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
                     progress["best"] = {"epoch": epoch + 1, "test_top1": top1, "test_top5": top5}
             progress["history"].append(row)
             progress.update(epoch=epoch + 1, step=0, order=None)
-            _log("epoch {epoch}/{n} lr {lr:.4g} loss {train_loss:.4f} train {train_top1:.2f}% "
-                 "test {test_top1:.2f}% top5 {test_top5:.2f}% {images_per_s:.0f} img/s".format(n=spec.epochs, **row))
+            tested = "" if math.isnan(row["test_top1"]) else " test {test_top1:.2f}% top5 {test_top5:.2f}%".format(**row)
+            _log("epoch {epoch}/{n} lr {lr:.4g} loss {train_loss:.4f} train {train_top1:.2f}%{tested} "
+                 "{images_per_s:.0f} img/s".format(n=spec.epochs, tested=tested, **row))
             if not last and (epoch + 1) % spec.checkpoint_every == 0:
                 save_state()
 

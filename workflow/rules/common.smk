@@ -82,6 +82,11 @@ def train_inputs(w):
 LOSS_PARAMS = ("epsilon", "beta", "eta", "k")
 
 
+def arch_resources(w):
+    """Runtime (minutes) and memory (MB) of one training job of ``w.arch``, before attempt scaling."""
+    return config["archs"][w.arch]["resources"]
+
+
 def train_spec(w):
     """Every setting that shapes the run's result; a change reruns exactly the runs it touches."""
     ds = config["datasets"][w.dataset]

@@ -8,6 +8,9 @@ rule synthetic_data:
         f"{RESULTS}/logs/data/{{dataset}}.log",
     wildcard_constraints:
         dataset="|".join(SYNTHETIC) or "(?!)",
+    resources:
+        runtime=10,
+        mem_mb=4000,
     conda:
         "../../envs/tkd.yaml"
     script:

@@ -8,6 +8,9 @@ rule evaluate:
         k=config["analysis"]["secondary_k"],
     log:
         f"{RESULTS}/logs/evaluate/{RUN_ID}.log",
+    resources:
+        runtime=10,
+        mem_mb=4000,
     conda:
         "../../envs/tkd.yaml"
     script:

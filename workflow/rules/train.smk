@@ -20,6 +20,14 @@ rule train:
     benchmark:
         f"{RESULTS}/benchmarks/train/{RUN_ID}.tsv"
     threads: config["execution"]["threads"]
+    resources:
+        # per architecture from config; a retry (resubmitted by sbatch) gets more time and memory
+        runtime=lambda w, attempt: arch_resources(w)["runtime"] * attempt,
+        mem_mb=lambda w, attempt: arch_resources(w)["mem_mb"] * attempt,
+        gpu=lambda w: arch_resources(w)["gpu"],
+        cpus_per_gpu=lambda w: arch_resources(w)["cpus_per_gpu"],
+        # SIGUSR1 two minutes before the time limit: training saves its resume state and exits
+        slurm_extra="'--signal=USR1@120'",
     conda:
         "../../envs/tkd.yaml"
     script:

@@ -1,0 +1,127 @@
+"""`snakemake --profile slurm` against a real single-node SLURM (tests/slurm/cluster.sh up).
+
+.ci/run starts the cluster and sets TKD_REQUIRE_SLURM=1, so in CI these tests fail,
+rather than skip, when SLURM is not there.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, snakemake
+
+
+def _slurm_up() -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+    return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mixed", "allocated"))
+
+
+if not _slurm_up():
+    if os.environ.get("TKD_REQUIRE_SLURM"):
+        raise RuntimeError("TKD_REQUIRE_SLURM is set but no SLURM controller answers: tests/slurm/cluster.sh up")
+    pytest.skip("no SLURM controller here (tests/slurm/cluster.sh up starts one)", allow_module_level=True)
+
+# The small override a local cluster needs on top of --profile slurm: no accounting
+# (so squeue polls), no account, a short wait before the first status check.
+LOCAL = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2", "--slurm-no-account"]
+FAKE_GPU = """
+archs:
+  resnet8_cifar:
+    recipe: {recipe}
+    resources: {{gpu: 1, cpus_per_gpu: 1, runtime: 10, mem_mb: 2000}}
+"""
+
+
+def submissions(log: str) -> dict[str, list[str]]:
+    """SLURM job ids per rule, from Snakemake's log ('... submitted with SLURM jobid N (log: .../rule_X/...)')."""
+    found = {}
+    for jobid, rule in re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_([a-z_]+)/", log):
+        found.setdefault(rule, []).append(jobid)
+    return found
+
+
+def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
+    local_results, _ = demo
+    results = tmp_path / "results"
+    override = tmp_path / "gpu.yaml"
+    override.write_text(FAKE_GPU.format(recipe="demo"))
+    out = snakemake("--profile", "slurm", "-j", "8", "--configfile", "workflow/demo.yaml", str(override),
+                    "--config", f"results={results}", *LOCAL, timeout=1500)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    jobs = submissions(log)
+    # every non-local job went through sbatch; tables, figures and aggregation stayed local
+    assert {k: len(v) for k, v in jobs.items()} == {"synthetic_data": 1, "train": 24, "evaluate": 24}
+    # the GPU request reached SLURM: it granted a (fake) GPU to every training job
+    runs = pd.read_csv(results / "summary" / "runs.csv")
+    assert runs.slurm_job_id.notna().all()
+    assert {str(int(j)) for j in runs.slurm_job_id} == set(jobs["train"])
+    for prov in results.glob("synthetic/*/*/*/*/provenance.json"):
+        assert json.loads(prov.read_text())["cuda_visible_devices"] in ("0", "1"), prov
+    show = subprocess.run(["scontrol", "show", "job", jobs["train"][0]], capture_output=True, text=True).stdout
+    assert "gres/gpu" in show or "gres:gpu:1" in show, show
+    # the same result files as a local run of the same grid
+    tree = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert tree(results) == tree(local_results)
+
+
+def test_cancelled_training_is_resubmitted_and_resumes(tmp_path):
+    results = tmp_path / "results"
+    override = tmp_path / "long.yaml"
+    override.write_text(FAKE_GPU.format(recipe="long") + """
+recipes:
+  long: {epochs: 12, batch_size: 64, lr: 0.05}
+execution:
+  eval_every: 12
+grid:
+  - {dataset: synthetic, archs: [resnet8_cifar], methods: [ce], seeds: [0], generations: 0}
+""")
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "-j", "4", "--configfile", "workflow/demo.yaml",
+           str(override), "--config", f"results={results}", "--until", "train", *LOCAL]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    train_log = results / "logs/train/synthetic/resnet8_cifar/ce/seed0/gen0.log"
+    deadline = time.time() + 300
+    while time.time() < deadline and "epoch 3/12" not in (train_log.read_text() if train_log.exists() else ""):
+        time.sleep(0.5)
+    running = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    assert len(running) == 1, "exactly the training job is running"
+    subprocess.run(["scancel", running[0]], check=True)  # SIGTERM now, SIGKILL after KillWait
+    log, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, log[-4000:]
+    assert len(submissions(log)["train"]) == 2, "the global retry resubmitted it through sbatch"
+    assert re.search(r"resources: .*runtime=20, .*mem_mb=4000", log), "the retry asked for more time and memory"
+    text = train_log.read_text()
+    resumed = re.search(r"resuming .* at epoch (\d+), step (\d+)", text)
+    assert resumed and int(resumed.group(1)) >= 4, text
+    assert "epoch 1/12" not in text, "nothing before the checkpoint was recomputed"
+    history = pd.read_csv(results / "synthetic/resnet8_cifar/ce/seed0/gen0/history.csv")
+    assert history.epoch.tolist() == list(range(1, 13))
+
+
+def _check(*args):
+    return subprocess.run([sys.executable, "-m", "tkd", "slurm-check", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_preflight_passes_for_the_demo_and_names_the_status_command():
+    out = _check("--configfile", "config.yaml", "workflow/demo.yaml")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "--slurm-status-command squeue" in out.stdout  # no accounting on the test cluster
+    assert "a resnet8_cifar training job can be scheduled" in out.stdout
+
+
+def test_preflight_flags_requests_the_site_cannot_grant_and_bad_partitions():
+    out = _check()  # the paper grid asks for 4-8 CPUs per GPU; the test node has 2 CPUs
+    assert out.returncode == 1
+    assert "a densenet_bc_190_cifar training job cannot be scheduled" in out.stdout
+    assert "Fix: lower archs.densenet_bc_190_cifar.resources" in out.stdout
+    out = _check("--configfile", "config.yaml", "workflow/demo.yaml", "--partition", "nonesuch")
+    assert out.returncode == 1 and "partition 'nonesuch' does not exist" in out.stdout

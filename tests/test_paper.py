@@ -149,3 +149,17 @@ def test_latex_and_html_render():
     assert r"\toprule" in tex and r"\textbf{76.00" in tex and "tsd-0.6" in tex.replace(r"\_", "_")
     html = paper.render("tables.html.j2", **ctx)
     assert html.count("<table>") == 3 and "<b>76.00" in html
+
+
+def test_ensemble_columns_in_the_tables():
+    runs = runs_frame()
+    ens = pd.DataFrame([dict(dataset="cifar100", arch="resnet56_cifar", method=m, seed=s, kind=k, size=z, top1=v)
+                        for m, base in (("ce", 70), ("tsd-0.6", 74)) for s in range(3)
+                        for k, z, v in (("first", 1, base), ("first", 2, base + 2 + s), ("last", 2, base + 1))])
+    tables = paper.generation_tables(runs, paper.load_reported(), ensembles=ens)
+    t = next(t for t in tables if t["arch"] == "resnet56_cifar")
+    assert t["generations"] == ["0", "1", "best", "ens 0-1", "ens last 2"]
+    tsd = t["rows"][1]["cells"]
+    assert (tsd[3]["mean"], tsd[3]["std"], tsd[3]["n"], tsd[3]["best"]) == (77.0, 1.0, 3, True)
+    text = paper.render("tables.md.j2", tables=tables, comparison=[], tolerance=0.5)
+    assert "| method | gen 0 | gen 1 | best | ens 0-1 | ens last 2 |" in text

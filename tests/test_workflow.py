@@ -30,7 +30,8 @@ def expected_counts(config: dict) -> dict[str, int]:
                for b in config["grid"] if b.get("enabled", True))
     datasets = {b["dataset"] for b in config["grid"] if b.get("enabled", True)}
     cells = {(b["dataset"], a) for b in config["grid"] if b.get("enabled", True) for a in b["archs"]}
-    counts = {"train": runs, "evaluate": runs, "aggregate": 1, "all": 1, "paper_tables": 1,
+    chains = sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) for b in config["grid"] if b.get("enabled", True))
+    counts = {"train": runs, "evaluate": runs, "ensembles": chains, "aggregate": 1, "all": 1, "paper_tables": 1,
               "paper_figures": len(cells), "compute_figure": 1}
     synthetic = [d for d in datasets if config["datasets"][d]["kind"] == "synthetic"]
     if synthetic:
@@ -132,7 +133,7 @@ def test_demo_runs_end_to_end(demo):
     assert len(runs) == expected_counts(demo_cfg)["train"] == 24
     assert set(runs.method) == {"ce", "ls", "cp", "tsd"} and set(runs.generation) == {0, 1, 2}
     for column in ("spec_lr", "spec_eta", "test_top1", "test_top5", "wall_seconds", "device",
-                   "secondary_in_superclass", "mean_top1_prob"):
+                   "secondary_in_superclass", "mean_top1_prob", "dist_c", "dist_s"):
         assert column in runs.columns, column
     assert runs.test_top1.min() > 5.0, "every demo model learns something (chance is 1 %)"
     assert "Test top-1 accuracy" in out.stdout, "the demo ends by printing its summary"
@@ -148,11 +149,11 @@ def test_demo_changed_parameter_reruns_exactly_the_affected_jobs(demo, tmp_path)
     override = write_override(tmp_path, "methods:\n  tsd: {loss: tsd, eta: 0.6, k: 5, lam: 0.5}\n")
     out = snakemake(*base, override, "--config", f"results={results}")
     paper = {"aggregate": 1, "paper_tables": 1, "paper_figures": 1, "compute_figure": 1, "all": 1}
-    assert job_counts(out.stdout) == {"train": 4, "evaluate": 4, **paper, "total": 13}
+    assert job_counts(out.stdout) == {"train": 4, "evaluate": 4, "ensembles": 2, **paper, "total": 15}
     # a patriarch parameter: the whole chain of that method reruns
     override = write_override(tmp_path, "methods:\n  cp: {loss: cp, beta: 0.2}\n")
     out = snakemake(*base, override, "--config", f"results={results}")
-    assert job_counts(out.stdout) == {"train": 6, "evaluate": 6, **paper, "total": 17}
+    assert job_counts(out.stdout) == {"train": 6, "evaluate": 6, "ensembles": 2, **paper, "total": 19}
     rerun = [json.loads(p.read_text())["spec_digest"] for p in results.glob("synthetic/*/cp/*/gen0/metrics.json")]
     assert len(rerun) == 2  # the dry-runs touched nothing
 
@@ -162,11 +163,14 @@ def test_demo_renders_paper_tables_figures_and_html_report(demo, tmp_path):
     paper = results / "summary" / "paper"
     md = (paper / "tables.md").read_text()
     assert "## synthetic / resnet8_cifar" in md and "| tsd |" in md
+    assert "| ens 0-2 | ens last 2 | ens last 3 |" in md
+    ens = pd.read_csv(results / "summary" / "ensembles.csv")
+    assert len(ens) == 8 * (3 + 2)  # 8 chains: ensembles 0-0, 0-1, 0-2, last 2, last 3
     assert "no interval" not in md.split("# Reported")[0], "two seeds give an interval"
     assert r"\toprule" in (paper / "tables.tex").read_text()
     comparison = pd.read_csv(paper / "comparison.csv")
     assert set(comparison.verdict) <= {"not run", "not compared"}, "the paper reports nothing on synthetic data"
-    for name in ("accuracy", "tolerance", "secondary"):
+    for name in ("accuracy", "tolerance", "secondary", "ensembles"):
         for ext in ("png", "svg"):
             f = paper / "figures" / "synthetic" / "resnet8_cifar" / f"{name}.{ext}"
             assert f.stat().st_size > 1000, f

@@ -44,6 +44,16 @@ def collect_runs(runs: list[dict], results: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def collect_ensembles(chains: list, results: str | Path) -> pd.DataFrame:
+    """All chains' ensembles.csv in one tidy table, keyed by dataset, arch, method and seed."""
+    frames = []
+    for dataset, arch, method, seed in chains:
+        f = Path(results) / dataset / arch / method / f"seed{seed}" / "ensembles.csv"
+        frames.append(pd.read_csv(f).assign(dataset=dataset, arch=arch, method=method, seed=seed))
+    df = pd.concat(frames, ignore_index=True)
+    return df[["dataset", "arch", "method", "seed", "kind", "size", "generations", "top1", "top5"]]
+
+
 def summary_table(runs: pd.DataFrame, metric: str = "test_top1") -> pd.DataFrame:
     """mean ± std (n) of ``metric`` over seeds: rows = (dataset, arch, method), columns = generation."""
     g = runs.groupby(["dataset", "arch", "method", "generation"])[metric].agg(["mean", "std", "count"])

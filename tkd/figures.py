@@ -108,3 +108,15 @@ def compute(runs: pd.DataFrame, paths) -> None:
     ax.set(xlabel="wall-clock hours of training jobs", ylabel="", title=f"compute per grid cell ({devices})")
     save(fig, paths)
     plt.close(fig)
+
+
+def ensembles(ens: pd.DataFrame, title: str, paths) -> None:
+    """Top-1 of the ensemble of generations 0..m against its size m+1, per method (±1 std over seeds)."""
+    plt, sns = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    first = ens[ens.kind == "first"]
+    sns.lineplot(data=first, x="size", y="top1", hue="method", errorbar="sd", marker="o", ax=ax)
+    ax.set(xlabel="generations in the ensemble (0..m)", ylabel="ensemble test top-1 (%)", title=title)
+    ax.set_xticks(sorted(first["size"].unique()))
+    save(fig, paths)
+    plt.close(fig)

@@ -73,13 +73,32 @@ def evaluate(smk) -> None:
         write_json(smk.output[0], measures)
 
 
-def aggregate(smk) -> None:
-    from .aggregate import collect_runs, summary_markdown
+def ensembles(smk) -> None:
+    import numpy as np
+
+    from .analysis import chain_ensembles
     from .io import write_text
 
     with logged(smk):
-        runs = collect_runs(smk.params.runs, Path(smk.output.runs).parent.parent)
+        chain, fine = {}, None
+        for path in smk.input:
+            with np.load(path) as z:
+                chain[int(Path(path).parent.name[3:])] = z["logits"]
+                fine = z["fine"]
+        table = chain_ensembles(chain, fine, smk.params.last)
+        write_text(smk.output[0], table.to_csv(index=False))
+        print(table.to_string(index=False), flush=True)
+
+
+def aggregate(smk) -> None:
+    from .aggregate import collect_ensembles, collect_runs, summary_markdown
+    from .io import write_text
+
+    with logged(smk):
+        results = Path(smk.output.runs).parent.parent
+        runs = collect_runs(smk.params.runs, results)
         write_text(smk.output.runs, runs.to_csv(index=False))
+        write_text(smk.output.ensembles, collect_ensembles(smk.params.chains, results).to_csv(index=False))
         text = summary_markdown(runs)
         write_text(smk.output.summary, text)
         print(text, flush=True)
@@ -96,7 +115,8 @@ def paper_tables(smk) -> None:
         reported = load_reported(smk.input.reported)
         tol = smk.params.tolerance
         comparison = compare(runs, reported, tol)
-        context = dict(tables=generation_tables(runs, reported, tol), comparison=comparison.to_dict("records"),
+        ens = pd.read_csv(smk.input.ensembles)
+        context = dict(tables=generation_tables(runs, reported, tol, ens), comparison=comparison.to_dict("records"),
                        tolerance=tol)
         for fmt in ("md", "tex", "html"):
             write_text(smk.output[fmt], render(f"tables.{fmt}.j2", **context))
@@ -120,6 +140,9 @@ def paper_figures(smk) -> None:
         figures.tolerance(figures.top1_probability(smk.input.logits, cell), f"{title}: patriarchs",
                           [smk.output.tolerance, smk.output.tolerance_svg])
         figures.secondary(cell, smk.params.k, [smk.output.secondary, smk.output.secondary_svg])
+        ens = pd.read_csv(smk.input.ensembles)
+        ens = ens[(ens.dataset == smk.wildcards.dataset) & (ens.arch == smk.wildcards.arch)]
+        figures.ensembles(ens, title, [smk.output.ensembles, smk.output.ensembles_svg])
 
 
 def compute_figure(smk) -> None:

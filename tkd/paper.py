@@ -156,18 +156,35 @@ def reported_accuracy(reported: pd.DataFrame, dataset: str, arch: str, method: s
     return r["value"] if r["metric"] == "top1_acc" else 100 - r["value"]
 
 
+def ensemble_cells(ensembles: pd.DataFrame) -> pd.DataFrame:
+    """mean/std/n over seeds of ensemble top-1, per (dataset, arch, method) and column label:
+    "ens 0-m" (all generations of the chain) and "ens last k"."""
+    if ensembles is None or ensembles.empty:
+        return pd.DataFrame(columns=KEYS + ["generation", "n", "mean", "std"])
+    e = ensembles.copy()
+    full = e[e.kind == "first"].groupby(KEYS)["size"].transform("max")
+    e = e[(e.kind == "last") | (e["size"] == full.reindex(e.index))]
+    e["generation"] = [f"ens 0-{s - 1}" if k == "first" else f"ens last {s}" for k, s in zip(e.kind, e["size"])]
+    g = e.groupby(KEYS + ["generation"])["top1"]
+    out = g.agg(n="count", mean="mean", std="std").reset_index()
+    return out
+
+
 def generation_tables(runs: pd.DataFrame, reported: pd.DataFrame | None = None,
-                      tolerance: float = 0.0) -> list[dict]:
-    """Per (dataset, arch): rows = methods, columns = generations 0..m and best; best per column marked.
+                      tolerance: float = 0.0, ensembles: pd.DataFrame | None = None) -> list[dict]:
+    """Per (dataset, arch): rows = methods, columns = generations 0..m, best, and the ensembles
+    of generations; the best of each column is marked.
 
     Each cell carries the reported top-1 accuracy where one exists, the difference
     and the verdict; elsewhere the verdict is "no reported value".
     """
     reported = load_reported() if reported is None else reported
-    cells = cell_stats(runs)
+    ens = ensemble_cells(ensembles)
+    cells = pd.concat([cell_stats(runs), ens.assign(ci_low=math.nan, ci_high=math.nan)], ignore_index=True)
     tables = []
     for (dataset, arch), part in cells.groupby(["dataset", "arch"]):
-        gens = sorted({g for g in part.generation if g != "best"}, key=int) + ["best"]
+        plain = [g for g in part.generation.unique() if str(g).isdigit()]
+        gens = sorted(plain, key=int) + ["best"] + sorted(g for g in part.generation.unique() if str(g).startswith("ens"))
         methods = sorted(part.method.unique())
         top = {g: part[part.generation == g]["mean"].max() for g in gens}
         rows = []

@@ -9,11 +9,14 @@ rule aggregate:
         # spec.yaml, provenance.json and its benchmark included; fewer inputs keep the DAG cheap
         metrics=run_files("metrics.json"),
         evals=run_files("eval.json"),
+        ensembles=chain_files("ensembles.csv"),
     output:
         runs=f"{SUMMARY}/runs.csv",
+        ensembles=f"{SUMMARY}/ensembles.csv",
         summary=f"{SUMMARY}/summary.md",
     params:
         runs=RUNS,
+        chains=CHAINS,
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:

@@ -58,11 +58,28 @@ def grid_runs():
 
 
 RUNS = grid_runs()
+CHAIN = f"{RESULTS}/{{dataset}}/{{arch}}/{{method}}/seed{{seed}}"
+CHAINS = sorted({(r["dataset"], r["arch"], r["method"], r["seed"]) for r in RUNS})
 
 
 def run_files(pattern):
     """``pattern`` (relative to a run directory) for every run of the grid."""
     return [f"{RUN}/{pattern}".format(**r) for r in RUNS]
+
+
+def chain_files(name):
+    """``name`` (relative to a chain directory) for every chain: dataset, arch, method, seed."""
+    return [f"{CHAIN}/{name}".format(dataset=d, arch=a, method=m, seed=s) for d, a, m, s in CHAINS]
+
+
+def chain_logits(w):
+    """Test logits of every generation of one chain, in order."""
+    gens = sorted(
+        r["generation"]
+        for r in RUNS
+        if (r["dataset"], r["arch"], r["method"], str(r["seed"])) == (w.dataset, w.arch, w.method, w.seed)
+    )
+    return [f"{CHAIN}/gen{g}/test_logits.npz".format(**w) for g in gens]
 
 
 def data_file(dataset):
@@ -131,7 +148,7 @@ def paper_outputs():
     figures = [
         f"{FIGURES}/{name}.{ext}".format(dataset=d, arch=a)
         for d, a in CELLS
-        for name in ("accuracy", "tolerance", "secondary")
+        for name in ("accuracy", "tolerance", "secondary", "ensembles")
         for ext in ("png", "svg")
     ]
     tables = [f"{SUMMARY}/paper/tables.{ext}" for ext in ("md", "tex", "html")]

@@ -15,3 +15,23 @@ rule evaluate:
         "../../envs/tkd.yaml"
     script:
         "../scripts/evaluate.py"
+
+
+localrules:
+    ensembles,
+
+
+rule ensembles:
+    """Ensembles of the generations of one chain: 0..m for every m, and the last k."""
+    input:
+        chain_logits,
+    output:
+        f"{CHAIN}/ensembles.csv",
+    params:
+        last=config["analysis"]["ensemble_last"],
+    log:
+        f"{RESULTS}/logs/ensembles/{{dataset}}/{{arch}}/{{method}}/seed{{seed}}.log",
+    conda:
+        "../../envs/tkd.yaml"
+    script:
+        "../scripts/ensembles.py"

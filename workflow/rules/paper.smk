@@ -9,6 +9,7 @@ rule paper_tables:
     """Paper-style tables (Markdown, LaTeX booktabs, HTML) with the reported numbers and verdicts."""
     input:
         runs=f"{SUMMARY}/runs.csv",
+        ensembles=f"{SUMMARY}/ensembles.csv",
         reported=config["paper"]["reported"],
     output:
         md=report(f"{SUMMARY}/paper/tables.md", caption="../report/tables.rst", category="Tables",
@@ -32,6 +33,7 @@ rule paper_figures:
     """Accuracy per generation, patriarch tolerance and secondary information, per dataset and arch."""
     input:
         runs=f"{SUMMARY}/runs.csv",
+        ensembles=f"{SUMMARY}/ensembles.csv",
         reported=config["paper"]["reported"],
         logits=patriarch_logits,
     output:
@@ -47,6 +49,10 @@ rule paper_figures:
                          subcategory="{dataset} / {arch}",
                          labels={"dataset": "{dataset}", "arch": "{arch}", "figure": "secondary information"}),
         secondary_svg=f"{FIGURES}/secondary.svg",
+        ensembles=report(f"{FIGURES}/ensembles.png", caption="../report/ensembles.rst", category="Figures",
+                         subcategory="{dataset} / {arch}",
+                         labels={"dataset": "{dataset}", "arch": "{arch}", "figure": "ensembles of generations"}),
+        ensembles_svg=f"{FIGURES}/ensembles.svg",
     params:
         k=config["analysis"]["secondary_k"],
     log:

@@ -129,7 +129,8 @@ def test_markdown_table_rows_columns_best_and_verdicts():
                                     metric="top1_err", value=27.0)])
     runs = runs_frame()
     text = paper.render("tables.md.j2", tables=paper.generation_tables(runs, reported, 0.5),
-                        comparison=paper.compare(runs, reported, 0.5).to_dict("records"), tolerance=0.5)
+                        comparison=paper.compare(runs, reported, 0.5).to_dict("records"), tolerance=0.5,
+                        transfer_tables=[])
     table = _markdown_table(text, "## cifar100 / resnet56_cifar")
     assert table[0] == ["method", "gen 0", "gen 1", "best"]
     assert [r[0] for r in table[2:]] == ["ce", "tsd-0.6"]
@@ -144,7 +145,7 @@ def test_latex_and_html_render():
     runs = runs_frame()
     reported = paper.load_reported()
     ctx = dict(tables=paper.generation_tables(runs, reported), comparison=paper.compare(runs, reported).to_dict(
-        "records"), tolerance=0.5)
+        "records"), tolerance=0.5, transfer_tables=[])
     tex = paper.render("tables.tex.j2", **ctx)
     assert r"\toprule" in tex and r"\textbf{76.00" in tex and "tsd-0.6" in tex.replace(r"\_", "_")
     html = paper.render("tables.html.j2", **ctx)
@@ -161,5 +162,6 @@ def test_ensemble_columns_in_the_tables():
     assert t["generations"] == ["0", "1", "best", "ens 0-1", "ens last 2"]
     tsd = t["rows"][1]["cells"]
     assert (tsd[3]["mean"], tsd[3]["std"], tsd[3]["n"], tsd[3]["best"]) == (77.0, 1.0, 3, True)
-    text = paper.render("tables.md.j2", tables=tables, comparison=[], tolerance=0.5)
+    text = paper.render("tables.md.j2", tables=tables, comparison=[], tolerance=0.5, transfer_tables=[])
     assert "| method | gen 0 | gen 1 | best | ens 0-1 | ens last 2 |" in text
+    assert "Transferred features" not in text

@@ -34,7 +34,7 @@ if not _slurm_up():
 LOCAL = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2", "--slurm-no-account"]
 FAKE_GPU = """
 archs:
-  resnet8_cifar:
+  resnet8_tiny_cifar:
     recipe: {recipe}
     resources: {{gpu: 1, cpus_per_gpu: 1, runtime: 10, mem_mb: 2000}}
 """
@@ -58,8 +58,8 @@ def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
     jobs = submissions(log)
-    # every non-local job went through sbatch; tables, figures and aggregation stayed local
-    assert {k: len(v) for k, v in jobs.items()} == {"synthetic_data": 1, "train": 24, "evaluate": 24}
+    # every non-local job went through sbatch; evaluation, tables, figures and aggregation stayed local
+    assert {k: len(v) for k, v in jobs.items()} == {"synthetic_data": 2, "train": 24, "transfer": 8}
     # the GPU request reached SLURM: it granted a (fake) GPU to every training job
     runs = pd.read_csv(results / "summary" / "runs.csv")
     assert runs.slurm_job_id.notna().all()
@@ -82,12 +82,12 @@ recipes:
 execution:
   eval_every: 12
 grid:
-  - {dataset: synthetic, archs: [resnet8_cifar], methods: [ce], seeds: [0], generations: 0}
+  - {dataset: synthetic, archs: [resnet8_tiny_cifar], methods: [ce], seeds: [0], generations: 0}
 """)
     cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "-j", "4", "--configfile", "workflow/demo.yaml",
            str(override), "--config", f"results={results}", "--until", "train", *LOCAL]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    train_log = results / "logs/train/synthetic/resnet8_cifar/ce/seed0/gen0.log"
+    train_log = results / "logs/train/synthetic/resnet8_tiny_cifar/ce/seed0/gen0.log"
     deadline = time.time() + 300
     while time.time() < deadline and "epoch 3/12" not in (train_log.read_text() if train_log.exists() else ""):
         time.sleep(0.5)
@@ -102,7 +102,7 @@ grid:
     resumed = re.search(r"resuming .* at epoch (\d+), step (\d+)", text)
     assert resumed and int(resumed.group(1)) >= 4, text
     assert "epoch 1/12" not in text, "nothing before the checkpoint was recomputed"
-    history = pd.read_csv(results / "synthetic/resnet8_cifar/ce/seed0/gen0/history.csv")
+    history = pd.read_csv(results / "synthetic/resnet8_tiny_cifar/ce/seed0/gen0/history.csv")
     assert history.epoch.tolist() == list(range(1, 13))
 
 
@@ -115,7 +115,7 @@ def test_preflight_passes_for_the_demo_and_names_the_status_command():
     out = _check("--configfile", "config.yaml", "workflow/demo.yaml")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "--slurm-status-command squeue" in out.stdout  # no accounting on the test cluster
-    assert "a resnet8_cifar training job can be scheduled" in out.stdout
+    assert "a resnet8_tiny_cifar training job can be scheduled" in out.stdout
 
 
 def test_preflight_flags_requests_the_site_cannot_grant_and_bad_partitions():

@@ -31,9 +31,12 @@ def expected_counts(config: dict) -> dict[str, int]:
     datasets = {b["dataset"] for b in config["grid"] if b.get("enabled", True)}
     cells = {(b["dataset"], a) for b in config["grid"] if b.get("enabled", True) for a in b["archs"]}
     chains = sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) for b in config["grid"] if b.get("enabled", True))
-    counts = {"train": runs, "evaluate": runs, "ensembles": chains, "aggregate": 1, "all": 1, "paper_tables": 1,
+    counts = {"train": runs, "evaluate": chains, "aggregate": 1, "all": 1, "paper_tables": 1,
               "paper_figures": len(cells), "compute_figure": 1}
-    synthetic = [d for d in datasets if config["datasets"][d]["kind"] == "synthetic"]
+    if config.get("transfer", {}).get("enabled", True):
+        counts["transfer"] = chains
+    transfer = config.get("transfer", {}).get("dataset", "cifar10")
+    synthetic = [d for d in datasets | {transfer} if config["datasets"][d]["kind"] == "synthetic"]
     if synthetic:
         counts["synthetic_data"] = len(synthetic)
     counts["total"] = sum(counts.values())
@@ -149,11 +152,11 @@ def test_demo_changed_parameter_reruns_exactly_the_affected_jobs(demo, tmp_path)
     override = write_override(tmp_path, "methods:\n  tsd: {loss: tsd, eta: 0.6, k: 5, lam: 0.5}\n")
     out = snakemake(*base, override, "--config", f"results={results}")
     paper = {"aggregate": 1, "paper_tables": 1, "paper_figures": 1, "compute_figure": 1, "all": 1}
-    assert job_counts(out.stdout) == {"train": 4, "evaluate": 4, "ensembles": 2, **paper, "total": 15}
+    assert job_counts(out.stdout) == {"train": 4, "evaluate": 2, "transfer": 2, **paper, "total": 13}
     # a patriarch parameter: the whole chain of that method reruns
     override = write_override(tmp_path, "methods:\n  cp: {loss: cp, beta: 0.2}\n")
     out = snakemake(*base, override, "--config", f"results={results}")
-    assert job_counts(out.stdout) == {"train": 6, "evaluate": 6, "ensembles": 2, **paper, "total": 19}
+    assert job_counts(out.stdout) == {"train": 6, "evaluate": 2, "transfer": 2, **paper, "total": 15}
     rerun = [json.loads(p.read_text())["spec_digest"] for p in results.glob("synthetic/*/cp/*/gen0/metrics.json")]
     assert len(rerun) == 2  # the dry-runs touched nothing
 
@@ -162,7 +165,7 @@ def test_demo_renders_paper_tables_figures_and_html_report(demo, tmp_path):
     results, _ = demo
     paper = results / "summary" / "paper"
     md = (paper / "tables.md").read_text()
-    assert "## synthetic / resnet8_cifar" in md and "| tsd |" in md
+    assert "## synthetic / resnet8_tiny_cifar" in md and "| tsd |" in md
     assert "| ens 0-2 | ens last 2 | ens last 3 |" in md
     ens = pd.read_csv(results / "summary" / "ensembles.csv")
     assert len(ens) == 8 * (3 + 2)  # 8 chains: ensembles 0-0, 0-1, 0-2, last 2, last 3
@@ -172,7 +175,7 @@ def test_demo_renders_paper_tables_figures_and_html_report(demo, tmp_path):
     assert set(comparison.verdict) <= {"not run", "not compared"}, "the paper reports nothing on synthetic data"
     for name in ("accuracy", "tolerance", "secondary", "ensembles"):
         for ext in ("png", "svg"):
-            f = paper / "figures" / "synthetic" / "resnet8_cifar" / f"{name}.{ext}"
+            f = paper / "figures" / "synthetic" / "resnet8_tiny_cifar" / f"{name}.{ext}"
             assert f.stat().st_size > 1000, f
     assert (paper / "compute.png").stat().st_size > 1000
     # `snakemake report` is a target that is already complete after the demo

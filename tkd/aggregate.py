@@ -30,9 +30,10 @@ def collect_runs(runs: list[dict], results: str | Path) -> pd.DataFrame:
         row.update({f"spec_{k}": v for k, v in spec.items() if k != "out_dir"})
         row.update({f"spec_{k}": v for k, v in params.items()})
         row.update(json.loads((d / "metrics.json").read_text()))
-        evaluation = json.loads((d / "eval.json").read_text())
+        evals = pd.read_csv(d.parent / "eval.csv").set_index("generation")
+        evaluation = evals.loc[int(run["generation"])].to_dict()
         row.update({k: v for k, v in evaluation.items() if k not in ("top1", "top5", "k")})
-        row["secondary_k"] = evaluation["k"]
+        row["secondary_k"] = int(evaluation["k"])
         prov = json.loads((d / "provenance.json").read_text())
         row.update(device_name=prov["device_name"], host=prov["host"], git_commit=prov["git_commit"],
                    slurm_job_id=prov["slurm_job_id"])
@@ -44,14 +45,16 @@ def collect_runs(runs: list[dict], results: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def collect_ensembles(chains: list, results: str | Path) -> pd.DataFrame:
-    """All chains' ensembles.csv in one tidy table, keyed by dataset, arch, method and seed."""
+def collect_chains(chains: list, results: str | Path, name: str) -> pd.DataFrame:
+    """All chains' ``name`` (ensembles.csv, transfer.csv) in one tidy table, keyed by dataset, arch,
+    method and seed."""
     frames = []
     for dataset, arch, method, seed in chains:
-        f = Path(results) / dataset / arch / method / f"seed{seed}" / "ensembles.csv"
+        f = Path(results) / dataset / arch / method / f"seed{seed}" / name
         frames.append(pd.read_csv(f).assign(dataset=dataset, arch=arch, method=method, seed=seed))
     df = pd.concat(frames, ignore_index=True)
-    return df[["dataset", "arch", "method", "seed", "kind", "size", "generations", "top1", "top5"]]
+    keys = ["dataset", "arch", "method", "seed"]
+    return df[keys + [c for c in df.columns if c not in keys]]
 
 
 def summary_table(runs: pd.DataFrame, metric: str = "test_top1") -> pd.DataFrame:

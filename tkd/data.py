@@ -34,7 +34,7 @@ __all__ = [
     "DATASET_KINDS",
 ]
 
-DATASET_KINDS = ("synthetic", "cifar100")
+DATASET_KINDS = ("synthetic", "cifar100", "cifar10")
 NUM_SUPER, FINE_PER_SUPER = 20, 5
 
 
@@ -165,12 +165,30 @@ def load_cifar100(root: str | os.PathLike, download: bool = False, verify: bool 
     return SplitSet(**parts)
 
 
+def load_cifar10(root: str | os.PathLike, download: bool = False) -> SplitSet:
+    """CIFAR-10 through torchvision (a transfer target; it has no superclasses: coarse = fine)."""
+    from torchvision.datasets import CIFAR10
+
+    root = str(root)
+    if not download and not os.path.isdir(os.path.join(root, CIFAR10.base_folder)):
+        raise FileNotFoundError(f"CIFAR-10 not found under {root!r} (expected {CIFAR10.base_folder}/) and "
+                                "downloads are disabled; set the data set's download: true, or put the data there")
+    parts = {}
+    for split in ("train", "test"):
+        ds = CIFAR10(root, train=split == "train", download=download)
+        fine = np.asarray(ds.targets, np.int64)
+        parts[split] = ImageSet(np.asarray(ds.data, np.uint8), fine, fine.copy())
+    return SplitSet(**parts, num_classes=10, num_coarse=10)
+
+
 def load(kind: str, path: str, download: bool = False, verify: bool = True) -> SplitSet:
     """Load a data set of the harness by kind."""
     if kind == "synthetic":
         return load_synthetic(path)
     if kind == "cifar100":
         return load_cifar100(path, download=download, verify=verify)
+    if kind == "cifar10":
+        return load_cifar10(path, download=download)
     raise ValueError(f"dataset={kind!r} is unknown; choose one of {list(DATASET_KINDS)}")
 
 

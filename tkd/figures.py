@@ -120,3 +120,15 @@ def ensembles(ens: pd.DataFrame, title: str, paths) -> None:
     ax.set_xticks(sorted(first["size"].unique()))
     save(fig, paths)
     plt.close(fig)
+
+
+def transfer(tr: pd.DataFrame, title: str, paths) -> None:
+    """Linear-probe accuracy of each generation's penultimate features on the transfer task."""
+    plt, sns = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.lineplot(data=tr, x="generation", y="probe_top1", hue="method", errorbar="sd", marker="o", ax=ax)
+    ax.set(xlabel="generation (0 = patriarch)", ylabel="linear-probe test top-1 (%)",
+           title=f"{title}: transferred features (harness protocol)")
+    ax.set_xticks(sorted(tr.generation.unique()))
+    save(fig, paths)
+    plt.close(fig)

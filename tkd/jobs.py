@@ -63,42 +63,39 @@ def train(smk) -> None:
 
 def evaluate(smk) -> None:
     import numpy as np
-
-    from .evaluate import logit_measures
-    from .io import write_json
-
-    with logged(smk):
-        with np.load(smk.input.logits) as z:
-            measures = logit_measures(z["logits"], z["fine"], z["coarse"], k=smk.params.k)
-        write_json(smk.output[0], measures)
-
-
-def ensembles(smk) -> None:
-    import numpy as np
+    import pandas as pd
 
     from .analysis import chain_ensembles
+    from .evaluate import logit_measures
     from .io import write_text
 
     with logged(smk):
-        chain, fine = {}, None
+        chain, rows, fine = {}, [], None
         for path in smk.input:
+            gen = int(Path(path).parent.name[3:])
             with np.load(path) as z:
-                chain[int(Path(path).parent.name[3:])] = z["logits"]
-                fine = z["fine"]
+                chain[gen], fine = z["logits"], z["fine"]
+                rows.append(dict(generation=gen, **logit_measures(z["logits"], z["fine"], z["coarse"], k=smk.params.k)))
+        write_text(smk.output.eval, pd.DataFrame(rows).to_csv(index=False))
         table = chain_ensembles(chain, fine, smk.params.last)
-        write_text(smk.output[0], table.to_csv(index=False))
-        print(table.to_string(index=False), flush=True)
+        write_text(smk.output.ensembles, table.to_csv(index=False))
+        print(pd.DataFrame(rows).to_string(index=False), "\n\n", table.to_string(index=False), flush=True)
 
 
 def aggregate(smk) -> None:
-    from .aggregate import collect_ensembles, collect_runs, summary_markdown
+    import pandas as pd
+
+    from .aggregate import collect_chains, collect_runs, summary_markdown
     from .io import write_text
 
     with logged(smk):
         results = Path(smk.output.runs).parent.parent
         runs = collect_runs(smk.params.runs, results)
         write_text(smk.output.runs, runs.to_csv(index=False))
-        write_text(smk.output.ensembles, collect_ensembles(smk.params.chains, results).to_csv(index=False))
+        write_text(smk.output.ensembles, collect_chains(smk.params.chains, results, "ensembles.csv").to_csv(index=False))
+        transfer = (collect_chains(smk.params.chains, results, "transfer.csv") if smk.params.transfer
+                    else pd.DataFrame(columns=["dataset", "arch", "method", "seed", "generation", "probe_top1"]))
+        write_text(smk.output.transfer, transfer.to_csv(index=False))
         text = summary_markdown(runs)
         write_text(smk.output.summary, text)
         print(text, flush=True)
@@ -116,8 +113,11 @@ def paper_tables(smk) -> None:
         tol = smk.params.tolerance
         comparison = compare(runs, reported, tol)
         ens = pd.read_csv(smk.input.ensembles)
+        transfer = pd.read_csv(smk.input.transfer)
+        transfer_tables = generation_tables(transfer.rename(columns={"probe_top1": "test_top1"}),
+                                            reported.iloc[0:0]) if len(transfer) else []
         context = dict(tables=generation_tables(runs, reported, tol, ens), comparison=comparison.to_dict("records"),
-                       tolerance=tol)
+                       tolerance=tol, transfer_tables=transfer_tables)
         for fmt in ("md", "tex", "html"):
             write_text(smk.output[fmt], render(f"tables.{fmt}.j2", **context))
         write_text(smk.output.comparison, comparison.to_csv(index=False))
@@ -143,6 +143,10 @@ def paper_figures(smk) -> None:
         ens = pd.read_csv(smk.input.ensembles)
         ens = ens[(ens.dataset == smk.wildcards.dataset) & (ens.arch == smk.wildcards.arch)]
         figures.ensembles(ens, title, [smk.output.ensembles, smk.output.ensembles_svg])
+        if "transfer" in smk.output.keys():
+            tr = pd.read_csv(smk.input.transfer)
+            tr = tr[(tr.dataset == smk.wildcards.dataset) & (tr.arch == smk.wildcards.arch)]
+            figures.transfer(tr, title, [smk.output.transfer, smk.output.transfer_svg])
 
 
 def compute_figure(smk) -> None:
@@ -152,3 +156,32 @@ def compute_figure(smk) -> None:
 
     with logged(smk):
         figures.compute(pd.read_csv(smk.input.runs), [smk.output.png, smk.output.svg])
+
+
+def transfer(smk) -> None:
+    """Linear-probe accuracy of every generation of one chain on the transfer data set."""
+    import pandas as pd
+    import torch
+
+    from . import data as tkd_data
+    from .io import write_text
+    from .train import load_weights, resolve_device
+    from .transfer import features, linear_probe
+
+    with logged(smk):
+        torch.set_num_threads(smk.threads)
+        source = tkd_data.load(smk.params.source["kind"], smk.params.source["path"])
+        target = tkd_data.load(smk.params.target["kind"], smk.params.target["path"],
+                               download=smk.params.target.get("download", False))
+        mean, std = tkd_data.channel_stats(source.train.images)  # the models' own input normalisation
+        device = resolve_device(smk.params.device)
+        rows = []
+        for path in smk.input.models:
+            gen = int(Path(path).parent.name[3:])
+            model = load_weights(path, smk.wildcards.arch, source.num_classes, "model").to(device)
+            train_x = features(model, target.train.images, mean, std, device)
+            test_x = features(model, target.test.images, mean, std, device)
+            acc = linear_probe(train_x, target.train.fine, test_x, target.test.fine, c=smk.params.c)
+            rows.append(dict(generation=gen, probe_top1=acc, feature_dim=train_x.shape[1]))
+            print(f"generation {gen}: linear-probe top-1 {acc:.2f}% on {train_x.shape[1]}-d features", flush=True)
+        write_text(smk.output[0], pd.DataFrame(rows).to_csv(index=False))

@@ -118,6 +118,13 @@ def resnet8_cifar(pretrained: bool = False, **kwargs) -> CifarResNet:
 
 
 @register_model
+def resnet8_tiny_cifar(pretrained: bool = False, **kwargs) -> CifarResNet:
+    """ResNet-8 at half width (8/16/32 channels): the offline demo's CPU model (not in the paper)."""
+    kwargs = _no_pretrained("resnet8_tiny_cifar", pretrained, kwargs)
+    return CifarResNet(depth=8, width=8, **kwargs)
+
+
+@register_model
 def resnet20_cifar(pretrained: bool = False, **kwargs) -> CifarResNet:
     kwargs = _no_pretrained("resnet20_cifar", pretrained, kwargs)
     return CifarResNet(depth=20, **kwargs)
@@ -158,6 +165,7 @@ def densenet_bc_190_cifar(pretrained: bool = False, **kwargs) -> DenseNet:
 # name -> input resolution the model is built for; the harness accepts only these.
 MODELS: dict[str, int] = {
     "resnet8_cifar": 32,
+    "resnet8_tiny_cifar": 32,
     "resnet20_cifar": 32,
     "resnet32_cifar": 32,
     "resnet56_cifar": 32,

@@ -8,15 +8,18 @@ rule aggregate:
         # one file per job is enough: each train job writes (and reruns) its whole run directory,
         # spec.yaml, provenance.json and its benchmark included; fewer inputs keep the DAG cheap
         metrics=run_files("metrics.json"),
-        evals=run_files("eval.json"),
+        evals=chain_files("eval.csv"),
         ensembles=chain_files("ensembles.csv"),
+        transfer=chain_files("transfer.csv") if TRANSFER else [],
     output:
         runs=f"{SUMMARY}/runs.csv",
         ensembles=f"{SUMMARY}/ensembles.csv",
+        transfer=f"{SUMMARY}/transfer.csv",
         summary=f"{SUMMARY}/summary.md",
     params:
         runs=RUNS,
         chains=CHAINS,
+        transfer=TRANSFER,
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:

@@ -28,6 +28,8 @@ def _check_config():
     for arch, a in config["archs"].items():
         if a["recipe"] not in config["recipes"]:
             raise ConfigError(f"archs.{arch}.recipe: {a['recipe']!r} is not defined in recipes")
+    if config["transfer"]["enabled"] and config["transfer"]["dataset"] not in config["datasets"]:
+        raise ConfigError(f"transfer.dataset: {config['transfer']['dataset']!r} is not defined in datasets")
     for i, block in enumerate(config["grid"]):
         if block["dataset"] not in config["datasets"]:
             raise ConfigError(f"grid[{i}].dataset: {block['dataset']!r} is not defined in datasets")
@@ -60,6 +62,7 @@ def grid_runs():
 RUNS = grid_runs()
 CHAIN = f"{RESULTS}/{{dataset}}/{{arch}}/{{method}}/seed{{seed}}"
 CHAINS = sorted({(r["dataset"], r["arch"], r["method"], r["seed"]) for r in RUNS})
+TRANSFER = config["transfer"]["enabled"]
 
 
 def run_files(pattern):
@@ -84,6 +87,23 @@ def chain_logits(w):
 
 def data_file(dataset):
     return f"{RESULTS}/data/{dataset}.npz"
+
+
+def dataset_source(name):
+    """How a job finds a data set: its kind, path and whether it may download."""
+    ds = config["datasets"][name]
+    if ds["kind"] == "synthetic":
+        return {"kind": "synthetic", "path": data_file(name)}
+    return {"kind": ds["kind"], "path": ds["path"], "download": ds["download"]}
+
+
+def transfer_inputs(w):
+    models = [f.replace("test_logits.npz", "model.pt") for f in chain_logits(w)]
+    inputs = {"models": models}
+    for key, name in (("source", w.dataset), ("target", config["transfer"]["dataset"])):
+        if name in SYNTHETIC:
+            inputs[key] = data_file(name)
+    return inputs
 
 
 def train_inputs(w):
@@ -148,7 +168,7 @@ def paper_outputs():
     figures = [
         f"{FIGURES}/{name}.{ext}".format(dataset=d, arch=a)
         for d, a in CELLS
-        for name in ("accuracy", "tolerance", "secondary", "ensembles")
+        for name in ("accuracy", "tolerance", "secondary", "ensembles") + (("transfer",) if TRANSFER else ())
         for ext in ("png", "svg")
     ]
     tables = [f"{SUMMARY}/paper/tables.{ext}" for ext in ("md", "tex", "html")]

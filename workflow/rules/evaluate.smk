@@ -1,37 +1,21 @@
+localrules:
+    evaluate,
+
+
 rule evaluate:
-    """Accuracy and secondary-information measures from a run's saved test logits."""
+    """Per chain, from saved test logits: each generation's accuracy and secondary-information
+    measures, and ensembles of generations 0..m for every m and of the last k."""
     input:
-        logits=f"{RUN}/test_logits.npz",
+        chain_logits,
     output:
-        f"{RUN}/eval.json",
+        eval=f"{CHAIN}/eval.csv",
+        ensembles=f"{CHAIN}/ensembles.csv",
     params:
         k=config["analysis"]["secondary_k"],
+        last=config["analysis"]["ensemble_last"],
     log:
-        f"{RESULTS}/logs/evaluate/{RUN_ID}.log",
-    resources:
-        runtime=10,
-        mem_mb=4000,
+        f"{RESULTS}/logs/evaluate/{{dataset}}/{{arch}}/{{method}}/seed{{seed}}.log",
     conda:
         "../../envs/tkd.yaml"
     script:
         "../scripts/evaluate.py"
-
-
-localrules:
-    ensembles,
-
-
-rule ensembles:
-    """Ensembles of the generations of one chain: 0..m for every m, and the last k."""
-    input:
-        chain_logits,
-    output:
-        f"{CHAIN}/ensembles.csv",
-    params:
-        last=config["analysis"]["ensemble_last"],
-    log:
-        f"{RESULTS}/logs/ensembles/{{dataset}}/{{arch}}/{{method}}/seed{{seed}}.log",
-    conda:
-        "../../envs/tkd.yaml"
-    script:
-        "../scripts/ensembles.py"

@@ -10,6 +10,7 @@ rule paper_tables:
     input:
         runs=f"{SUMMARY}/runs.csv",
         ensembles=f"{SUMMARY}/ensembles.csv",
+        transfer=f"{SUMMARY}/transfer.csv",
         reported=config["paper"]["reported"],
     output:
         md=report(f"{SUMMARY}/paper/tables.md", caption="../report/tables.rst", category="Tables",
@@ -34,6 +35,7 @@ rule paper_figures:
     input:
         runs=f"{SUMMARY}/runs.csv",
         ensembles=f"{SUMMARY}/ensembles.csv",
+        transfer=f"{SUMMARY}/transfer.csv",
         reported=config["paper"]["reported"],
         logits=patriarch_logits,
     output:
@@ -53,6 +55,10 @@ rule paper_figures:
                          subcategory="{dataset} / {arch}",
                          labels={"dataset": "{dataset}", "arch": "{arch}", "figure": "ensembles of generations"}),
         ensembles_svg=f"{FIGURES}/ensembles.svg",
+        transfer=report(f"{FIGURES}/transfer.png", caption="../report/transfer.rst", category="Figures",
+                        subcategory="{dataset} / {arch}",
+                        labels={"dataset": "{dataset}", "arch": "{arch}", "figure": "transfer features"}),
+        transfer_svg=f"{FIGURES}/transfer.svg",
     params:
         k=config["analysis"]["secondary_k"],
     log:

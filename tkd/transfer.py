@@ -1,0 +1,40 @@
+"""Transfer feature extraction: how useful is each generation's representation elsewhere?
+
+Protocol (fixed, the harness's own; the paper's was not recovered): penultimate-layer
+features of a trained model on a second data set (CIFAR-10 on a user's machine, a
+second synthetic task offline), standardised with the probe-train statistics, then a
+multinomial logistic regression with a fixed L2 strength ``C`` fit on that set's train
+split and scored on its test split.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
+                 c: float = 1.0, max_iter: int = 1000) -> float:
+    """Test accuracy (%) of the fixed linear probe."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
+    probe.fit(train_x, train_y)
+    return float((probe.predict(test_x) == test_y).mean() * 100)
+
+
+def features(model, images: np.ndarray, mean, std, device, batch_size: int = 512) -> np.ndarray:
+    """Penultimate-layer features (timm's ``forward_head(..., pre_logits=True)``) of uint8 NHWC images."""
+    import torch
+
+    from .data import DeviceLoader, ImageSet
+
+    n = len(images)
+    loader = DeviceLoader(ImageSet(images, np.zeros(n, np.int64), np.zeros(n, np.int64)), batch_size, device,
+                          mean, std, train=False)
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for x, _ in loader.batches(loader.order()):
+            out.append(model.forward_head(model.forward_features(x), pre_logits=True).float().cpu())
+    return torch.cat(out).numpy()

@@ -59,7 +59,8 @@ CONF
     cat > /etc/slurm/gres.conf <<CONF
 NodeName=$NODE Name=gpu File=/dev/tkd-fake-gpu[0-1]
 CONF
-    runuser -u munge -- /usr/sbin/munged --pid-file=/run/munge/munged.pid
+    down >/dev/null  # a leftover cluster (or its stale PID files) from an earlier run
+    runuser -u munge -- /usr/sbin/munged --force --pid-file=/run/munge/munged.pid
     slurmctld -c
     slurmd
     for _ in $(seq 60); do
@@ -75,8 +76,13 @@ CONF
 }
 
 down() {
+    local pid
     for pidfile in "$RUN/slurmd.pid" "$RUN/slurmctld.pid" /run/munge/munged.pid; do
-        [ -s "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+        pid=$(cat "$pidfile" 2>/dev/null || true)
+        if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+            for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+        rm -f "$pidfile"
     done
     echo "SLURM stopped"
 }

@@ -197,3 +197,10 @@ def test_spec_roundtrip_and_set_overrides(synthetic_npz, tmp_path):
     spec = load_spec(f, {"lr": 0.2, "nesterov": True})
     assert isinstance(spec, TrainSpec) and spec.lr == 0.2 and spec.nesterov
     assert spec.milestone_epochs() == [1]
+
+
+def test_unreadable_resume_state_starts_over(synthetic_npz, tmp_path):
+    resume_path(tmp_path).parent.mkdir(parents=True)
+    resume_path(tmp_path).write_bytes(b"torn or foreign")
+    train(tiny_spec(synthetic_npz, tmp_path, epochs=1))
+    assert (tmp_path / "metrics.json").is_file() and not resume_path(tmp_path).exists()

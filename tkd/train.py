@@ -187,15 +187,14 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
     state_file = resume_path(out_dir)
     progress: dict[str, Any] = {"epoch": 0, "step": 0, "order": None, "history": [], "best": None,
                                 "train_seconds": 0.0, "images": 0}
-    if state_file.exists():
-        state = torch.load(state_file, map_location="cpu", weights_only=True)
+    state = _read_state(state_file)
+    if state is not None:
         if state.get("digest") == digest:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             torch.set_rng_state(state["torch_rng"])
-            train_loader.generator.set_state(state["loader_rng"].to(train_loader.generator.device)
-                                             if device.type != "cuda" else state["loader_rng"])
+            train_loader.generator.set_state(state["loader_rng"])
             progress = state["progress"]
             _log(f"resuming {out_dir} at epoch {progress['epoch'] + 1}, step {progress['step']}")
         else:
@@ -305,6 +304,17 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
     _log(f"done: test top-1 {metrics['test_top1']:.2f}% (best {metrics['best_test_top1']:.2f}% "
          f"at epoch {metrics['best_epoch']}) -> {out_dir}")
     return metrics
+
+
+def _read_state(path: Path) -> dict | None:
+    """The resume state, or None when there is none or it cannot be read (then training starts over)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # e.g. written by another tkd version
+        _log(f"ignoring unreadable resume state {path}: {err}")
+        return None
 
 
 def _check_finite(finite: torch.Tensor, epoch: int) -> None:

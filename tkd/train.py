@@ -130,6 +130,29 @@ def _layout(x: torch.Tensor, amp: bool) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if amp and x.is_cuda else x
 
 
+def make_train_step(model, optimizer, criterion, teacher, lam: float, temperature: float, amp: bool):
+    """One optimisation step on a batch: the patriarch's ``criterion``, or, with a ``teacher``, the
+    student loss against the frozen teacher's output on the same batch. Returns (loss, logits),
+    both detached, left on the device (no host sync)."""
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = _layout(x, amp)
+        with _autocast(x.device, amp):
+            logits = model(x).float()
+            if teacher is None:
+                loss = criterion(logits, y)
+            else:
+                with torch.no_grad():
+                    teacher_logits = teacher(x).float()
+                loss = student_loss(logits, teacher_logits, y, lam, temperature)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach(), logits.detach()
+
+    return step
+
+
 def _log(msg: str) -> None:
     print(msg, flush=True)
 
@@ -211,6 +234,7 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
             "progress": progress,
         }, state_file)
 
+    train_step = make_train_step(model, optimizer, criterion, teacher, spec.lam, spec.temperature, amp)
     steps = len(train_loader)
     interactive = sys.stderr.isatty()
     role = f"generation {spec.generation} " + ("(patriarch, %s)" % spec.loss if teacher is None else "(student)")
@@ -235,21 +259,10 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
                                leave=False, dynamic_ncols=True)
             images = 0
             for step, (x, y) in enumerate(batches, start):
-                x = _layout(x, amp)
-                with _autocast(device, amp):
-                    logits = model(x).float()
-                    if teacher is None:
-                        loss = criterion(logits, y)
-                    else:
-                        with torch.no_grad():
-                            teacher_logits = teacher(x).float()
-                        loss = student_loss(logits, teacher_logits, y, spec.lam, spec.temperature)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss, logits = train_step(x, y)
                 finite[step] = torch.isfinite(loss.detach())
-                loss_sum += loss.detach().double() * len(y)
-                correct += (logits.detach().argmax(1) == y).sum()
+                loss_sum += loss.double() * len(y)
+                correct += (logits.argmax(1) == y).sum()
                 images += len(y)
                 if caught:
                     _check_finite(finite, epoch)

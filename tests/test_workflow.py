@@ -3,7 +3,6 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -200,3 +199,13 @@ def test_preflight_builds_the_train_rules_exact_request():
     assert args == ["-t", "1440", "--mem", "32000", "--gpus=a100:1", "--cpus-per-gpu=8", "-p", "gpu", "-A", "lab"]
     demo = training_requests([str(REPO / "config.yaml"), str(REPO / "workflow/demo.yaml")])
     assert [r["gpu"] for r in demo] == [0] and "--cpus-per-task=1" in sbatch_args(demo[0], None, None, None)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["make-synthetic", "/tmp/never.npz", "--train-per-class", "0"], "train_per_class"),
+    (["slurm-check", "--configfile", "/nonexistent/config.yaml"], "--configfile '/nonexistent/config.yaml'"),
+])
+def test_cli_bad_options_are_one_clear_error(args, needle):
+    out = subprocess.run([sys.executable, "-m", "tkd", *args], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.startswith("tkd: error:") and needle in out.stderr and "Traceback" not in out.stderr

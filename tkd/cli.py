@@ -27,9 +27,14 @@ def _evaluate(args) -> int:
 def _make_synthetic(args) -> int:
     from .data import make_synthetic, save_synthetic
 
-    data = make_synthetic(seed=args.seed, train_per_class=args.train_per_class,
-                          test_per_class=args.test_per_class, shared=args.shared, noise=args.noise,
-                          shift=args.shift)
+    from .spec import SpecError
+
+    try:
+        data = make_synthetic(seed=args.seed, train_per_class=args.train_per_class,
+                              test_per_class=args.test_per_class, shared=args.shared, noise=args.noise,
+                              shift=args.shift)
+    except ValueError as err:
+        raise SpecError(str(err)) from None
     save_synthetic(data, args.out)
     print(f"wrote {args.out}: {len(data.train)} train / {len(data.test)} test images")
     return 0

@@ -40,8 +40,12 @@ def _merge(base: dict, over: dict) -> dict:
 
 def training_requests(configfiles: list[str]) -> list[dict]:
     """One sbatch request per architecture of the enabled grid, as the train rule asks for it."""
+    from .spec import SpecError
+
     config: dict = {}
     for f in configfiles:
+        if not Path(f).is_file():
+            raise SpecError(f"--configfile {f!r} does not exist")
         _merge(config, yaml.safe_load(Path(f).read_text()) or {})
     defaults = {"runtime": 240, "mem_mb": 16000, "gpu": 1, "cpus_per_gpu": 4}
     archs = {a for b in config.get("grid", []) if b.get("enabled", True) for a in b["archs"]}
@@ -64,6 +68,7 @@ def sbatch_args(req: dict, partition: str | None, account: str | None, gpu_model
 
 def check(configfiles: list[str], partition: str | None = None, account: str | None = None,
           gpu_model: str | None = None) -> Report:
+    requests = training_requests(configfiles)  # bad config fails before any SLURM command runs
     rep = Report()
     missing = [t for t in ("sinfo", "sbatch", "scontrol", "squeue") if not shutil.which(t)]
     if missing:
@@ -115,7 +120,7 @@ def check(configfiles: list[str], partition: str | None = None, account: str | N
         else:
             rep.add("ok", f"accounts of {user}: {accounts}")
 
-    for req in training_requests(configfiles):
+    for req in requests:
         args = sbatch_args(req, chosen, account, gpu_model)
         test = _run("sbatch", "--test-only", *args, "--wrap", "true")
         request = " ".join(args)

@@ -99,7 +99,7 @@ def main() -> None:
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, foreach=True)
         step = make_train_step(model, opt, cross_entropy, None, 0.0, 1.0, amp)
         loader = DeviceLoader(data, args.batch_size, device, mean, std, train=True)
-        return timed(loader.batches(loader.order()), step, args.warmup, args.steps, device, args.batch_size)
+        return timed(loader.epoch(0), step, args.warmup, args.steps, device, args.batch_size)
 
     std_ips, tkd_ips = standard(), tkd()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"

@@ -67,3 +67,33 @@ def demo(tmp_path_factory):
                     timeout=1200)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return results, out
+
+
+def write_imagefolder(root: Path, classes: int = 4, train: int = 16, val: int = 6, seed: int = 0) -> Path:
+    """A tiny ImageFolder of JPEGs (train/ and val/, a folder per class), ILSVRC2012's layout."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(30, 226, (classes, 3))
+    for split, n in (("train", train), ("val", val)):
+        for c in range(classes):
+            folder = root / split / f"n{c:08d}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = np.clip(colours[c] + rng.normal(0, 25, (40, 48, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(folder / f"n{c:08d}_{i}.JPEG", quality=90)
+    return root
+
+
+@pytest.fixture(scope="session")
+def imagefolder(tmp_path_factory) -> Path:
+    return write_imagefolder(tmp_path_factory.mktemp("ilsvrc"))
+
+
+def folder_spec(root, out, **overrides) -> dict:
+    """An ILSVRC2012-style run shrunk to the tiny ImageFolder: 32-px crops of ResNet-18."""
+    spec = dict(dataset="imagefolder", data_path=str(root), arch="resnet18", out_dir=str(out), image_size=32,
+                eval_resize=36, epochs=3, batch_size=16, lr=0.05, lr_milestones=[0.7], threads=2, workers=0,
+                device="cpu", deterministic=True)
+    spec.update(overrides)
+    return spec

@@ -56,8 +56,7 @@ def test_device_loader_augmentation_is_crop_and_flip():
     img = np.arange(32 * 32 * 3, dtype=np.int64).reshape(1, 32, 32, 3) % 251 + 1  # no zeros
     d = data.ImageSet(img.astype(np.uint8).repeat(64, 0), np.zeros(64, np.int64), np.zeros(64, np.int64))
     loader = data.DeviceLoader(d, 64, torch.device("cpu"), [0, 0, 0], [1 / 255] * 3, train=True)
-    loader.generator.manual_seed(0)
-    (x, _), = list(loader.batches(loader.order()))
+    (x, _), = list(loader.epoch(0))
     src = torch.from_numpy(d.images[0]).permute(2, 0, 1).float()
     padded = torch.nn.functional.pad(src, (4, 4, 4, 4))
     flips = 0
@@ -74,6 +73,6 @@ def test_device_loader_normalises_per_channel():
     d = data.make_synthetic(seed=0, train_per_class=2, test_per_class=1)
     mean, std = data.channel_stats(d.train.images)
     loader = data.DeviceLoader(d.train, 1000, torch.device("cpu"), mean, std, train=False)
-    x = torch.cat([b for b, _ in loader.batches(loader.order())])
+    x = torch.cat([b for b, _ in loader.batches()])
     assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)
     assert torch.allclose(x.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-3)

@@ -30,11 +30,13 @@ __all__ = [
     "load_synthetic",
     "load_cifar100",
     "load",
+    "load_imagefolder",
     "DeviceLoader",
+    "FolderLoader",
     "DATASET_KINDS",
 ]
 
-DATASET_KINDS = ("synthetic", "cifar100", "cifar10")
+DATASET_KINDS = ("synthetic", "cifar100", "cifar10", "imagefolder")
 NUM_SUPER, FINE_PER_SUPER = 20, 5
 
 
@@ -181,8 +183,10 @@ def load_cifar10(root: str | os.PathLike, download: bool = False) -> SplitSet:
     return SplitSet(**parts, num_classes=10, num_coarse=10)
 
 
-def load(kind: str, path: str, download: bool = False, verify: bool = True) -> SplitSet:
-    """Load a data set of the harness by kind."""
+def load(kind: str, path: str, download: bool = False, verify: bool = True) -> "SplitSet | FolderSet":
+    """Load a data set of the harness by kind (an ImageFolder set is indexed, not read)."""
+    if kind == "imagefolder":
+        return load_imagefolder(path)
     if kind == "synthetic":
         return load_synthetic(path)
     if kind == "cifar100":
@@ -192,50 +196,209 @@ def load(kind: str, path: str, download: bool = False, verify: bool = True) -> S
     raise ValueError(f"dataset={kind!r} is unknown; choose one of {list(DATASET_KINDS)}")
 
 
-# --------------------------------------------------------------------------- on-device batches
+# --------------------------------------------------------------------------- ImageFolder (ILSVRC2012)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass
+class FolderSet:
+    """A data set too large for memory: torchvision ``ImageFolder`` indexes of train/ and val/."""
+
+    train: object
+    test: object
+    num_classes: int
+
+    @property
+    def num_coarse(self) -> int:  # no superclasses: coarse = fine
+        return self.num_classes
+
+
+def load_imagefolder(root: str | os.PathLike) -> FolderSet:
+    """``root/train`` and ``root/val``, each with one folder of images per class (ILSVRC2012's
+    usual layout). Raises FileNotFoundError naming the folder at fault."""
+    from torchvision.datasets import ImageFolder
+
+    root = Path(root)
+    parts = {}
+    for split in ("train", "val"):
+        folder = root / split
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{str(folder)!r} is not a folder; an ImageFolder data set needs "
+                                    "train/ and val/, each with one folder of images per class")
+        try:
+            parts[split] = ImageFolder(str(folder))
+        except FileNotFoundError as err:  # an empty class folder, or no class folders at all
+            raise FileNotFoundError(f"{str(folder)!r}: {err}") from None
+    if parts["train"].classes != parts["val"].classes:
+        extra = sorted(set(parts["train"].classes) ^ set(parts["val"].classes))
+        raise FileNotFoundError(f"{str(root)!r}: train/ and val/ must hold the same class folders; "
+                                f"{extra[0]!r} is in only one of them")
+    return FolderSet(parts["train"], parts["val"], len(parts["train"].classes))
+
+
+def folder_transforms(image_size: int = 224, eval_resize: int = 256):
+    """The standard ImageNet recipe, ending in uint8 tensors (normalised on the device)."""
+    from torchvision import transforms as T
+
+    train = T.Compose([T.RandomResizedCrop(image_size), T.RandomHorizontalFlip(), T.PILToTensor()])
+    test = T.Compose([T.Resize(eval_resize), T.CenterCrop(image_size), T.PILToTensor()])
+    return train, test
+
+
+class _SeededImages(torch.utils.data.Dataset):
+    """Images whose random transform is seeded per (seed, epoch, index): an image gets the same
+    crop whichever process or worker loads it, so N ranks see what one process sees, and a
+    resumed epoch continues exactly."""
+
+    def __init__(self, folder, transform):
+        self.samples, self.loader, self.transform = folder.samples, folder.loader, transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, key: tuple[int, int]):
+        seed, i = key
+        path, label = self.samples[i]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(self.loader(path)), label
+
+
+class _EpochSampler(torch.utils.data.DistributedSampler):
+    """torch's DistributedSampler that can start mid-epoch and hands out (seed, index) keys."""
+
+    def __init__(self, dataset, rank: int, world: int, seed: int, shuffle: bool):
+        super().__init__(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+        self.skip = 0
+
+    def __iter__(self):
+        return iter([(draw_seed(self.seed, self.epoch, i), i) for i in list(super().__iter__())[self.skip:]])
+
+    def __len__(self) -> int:
+        return self.num_samples - self.skip
+
+
+class FolderLoader:
+    """Batches of an ImageFolder through DataLoader workers (pinned memory, persistent workers),
+    with :class:`DeviceLoader`'s interface. Training: global batches of ``batch_size``, split over
+    ``world`` ranks as torch's DistributedSampler splits them, last partial batch dropped.
+    Evaluation: this rank's :func:`shard` in batches of ``batch_size``."""
+
+    def __init__(self, folder, transform, batch_size: int, device: torch.device, train: bool,
+                 seed: int = 0, rank: int = 0, world: int = 1, workers: int = 4,
+                 mean=IMAGENET_MEAN, std=IMAGENET_STD):
+        if train and batch_size % world:
+            raise ValueError(f"batch_size={batch_size} does not split over {world} processes")
+        self.train, self.device = train, device
+        self.per_rank = batch_size // world if train else batch_size
+        self.sampler = _EpochSampler(folder, rank, world, draw_seed(seed), shuffle=train)
+        self.loader = torch.utils.data.DataLoader(
+            _SeededImages(folder, transform), batch_size=self.per_rank, sampler=self.sampler,
+            num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+            drop_last=train, prefetch_factor=4 if workers else None)
+        self.labels = torch.as_tensor(folder.targets, dtype=torch.long, device=device)
+        self.n = len(self.labels)
+        self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1) * 255
+        self.std = torch.as_tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1) * 255
+
+    def __len__(self) -> int:
+        full = self.sampler.num_samples
+        return full // self.per_rank if self.train else -(-full // self.per_rank)
+
+    def epoch(self, epoch: int, start: int = 0):
+        self.sampler.set_epoch(epoch)
+        self.sampler.skip = start * self.per_rank
+        return self._batches()
+
+    def batches(self):
+        self.sampler.skip = 0
+        return self._batches()
+
+    def _batches(self):
+        for x, y in self.loader:
+            x = x.to(self.device, non_blocking=True)
+            yield (x.float() - self.mean) / self.std, y.to(self.device, non_blocking=True)
+
+
+# --------------------------------------------------------------------------- batches
+def draw_seed(*keys: int) -> int:
+    """One 63-bit seed from integers (run seed, epoch, step or image index)."""
+    h = 0
+    for k in keys:
+        h = (h * 1_000_003 + int(k) + 1) % (1 << 63)
+    return h
+
+
+def shard(n: int, rank: int, world: int) -> torch.Tensor:
+    """Rank ``rank``'s share of ``range(n)``: every ``world``-th index, padded (by wrapping) to
+    ``ceil(n / world)`` so all ranks hold the same count; :func:`unshard` undoes it."""
+    per = -(-n // world)
+    return torch.arange(rank, per * world, world) % n
+
+
+def unshard(parts: list[torch.Tensor], n: int) -> torch.Tensor:
+    """The rows of ``range(n)`` in order, from every rank's :func:`shard` rows."""
+    return torch.stack(parts, 1).flatten(0, 1)[:n]
+
+
 class DeviceLoader:
     """Batches of an in-memory :class:`ImageSet`, built and augmented on ``device``.
 
-    The data order and the augmentation draws come from generators whose state
-    is part of the resume state, so a resumed epoch continues exactly.
+    Training: epoch ``e`` visits ``randperm`` seeded by (seed, e) in global batches of
+    ``batch_size`` (the last partial batch is dropped, so shapes are static); with
+    ``world`` ranks each takes every ``world``-th image of a global batch. Crop and flip
+    draws are seeded per (seed, epoch, step) for the global batch, so a resumed epoch
+    continues exactly and one process sees what N processes see together.
+    Evaluation: this rank's :func:`shard` of the data, in order.
     """
 
     def __init__(self, data: ImageSet, batch_size: int, device: torch.device, mean, std,
-                 train: bool, drop_last: bool = False, pad: int = 4):
+                 train: bool, seed: int = 0, rank: int = 0, world: int = 1, pad: int = 4):
+        if batch_size % world:
+            raise ValueError(f"batch_size={batch_size} does not split over {world} processes")
         self.images = torch.from_numpy(data.images).to(device).permute(0, 3, 1, 2).contiguous()
         self.labels = torch.from_numpy(data.fine).to(device)
+        self.n = len(self.labels)
         self.batch_size, self.device, self.train, self.pad = batch_size, device, train, pad
-        self.drop_last = drop_last
+        self.seed, self.rank, self.world = seed, rank, world
         self.mean = torch.as_tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1) * 255
         self.std = torch.as_tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1) * 255
         self.generator = torch.Generator(device=device)
+        self.local = shard(self.n, rank, world).to(device)
 
     def __len__(self) -> int:
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        if self.train:
+            return self.n // self.batch_size
+        return -(-len(self.local) // self.batch_size)
 
-    def order(self) -> torch.Tensor:
-        """A fresh epoch order (the identity for evaluation)."""
-        n = len(self.labels)
-        if not self.train:
-            return torch.arange(n, device=self.device)
-        return torch.randperm(n, generator=self.generator, device=self.device)
-
-    def batches(self, order: torch.Tensor, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's training batches of ``epoch`` from step ``start`` on."""
+        g = self.generator
+        order = torch.randperm(self.n, generator=g.manual_seed(draw_seed(self.seed, epoch)), device=self.device)
+        b = self.batch_size
         for step in range(start, len(self)):
-            idx = order[step * self.batch_size:(step + 1) * self.batch_size]
-            x = self.images[idx]
-            if self.train:
-                x = self.augment(x)
-            yield (x.float() - self.mean) / self.std, self.labels[idx]
+            g.manual_seed(draw_seed(self.seed, epoch, step))
+            oy, ox = torch.randint(0, 2 * self.pad + 1, (2, b, 1), generator=g, device=self.device)
+            flip = torch.rand(b, 1, generator=g, device=self.device) < 0.5
+            mine = slice(self.rank, None, self.world)
+            idx = order[step * b:(step + 1) * b][mine]
+            x = self.augment(self.images[idx], oy[mine], ox[mine], flip[mine])
+            yield self._normalise(x), self.labels[idx]
 
-    def augment(self, x: torch.Tensor) -> torch.Tensor:
-        """Random crop of the zero-padded image plus horizontal flip, as one gather."""
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This rank's evaluation batches, un-augmented, in order."""
+        for i in range(0, len(self.local), self.batch_size):
+            idx = self.local[i:i + self.batch_size]
+            yield self._normalise(self.images[idx]), self.labels[idx]
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() - self.mean) / self.std
+
+    def augment(self, x: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+        """Crop of the zero-padded image at (oy, ox), mirrored where ``flip``, as one gather."""
         b, c, h, w = x.shape
         p = self.pad
         padded = torch.nn.functional.pad(x, (p, p, p, p))
-        oy, ox = torch.randint(0, 2 * p + 1, (2, b, 1), generator=self.generator, device=x.device)
-        flip = torch.rand(b, 1, generator=self.generator, device=x.device) < 0.5
         ar_h = torch.arange(h, device=x.device)
         ar_w = torch.arange(w, device=x.device)
         rows = oy + ar_h
@@ -243,6 +406,14 @@ class DeviceLoader:
         bi = torch.arange(b, device=x.device).view(b, 1, 1, 1)
         ci = torch.arange(c, device=x.device).view(1, c, 1, 1)
         return padded[bi, ci, rows.view(b, 1, h, 1), cols.view(b, 1, 1, w)]
+
+
+def labels_of(split) -> tuple[np.ndarray, np.ndarray]:
+    """(fine, coarse) labels of an :class:`ImageSet` or an ImageFolder (whose coarse = fine)."""
+    if isinstance(split, ImageSet):
+        return split.fine, split.coarse
+    fine = np.asarray(split.targets, np.int64)
+    return fine, fine.copy()
 
 
 def channel_stats(images: np.ndarray) -> tuple[list[float], list[float]]:

@@ -9,10 +9,11 @@ import numpy as np
 def evaluate_run(run_dir: str | Path, device: str = "auto") -> dict:
     """Re-evaluate ``run_dir/model.pt`` on the test set its ``spec.yaml`` names."""
 
-    from . import data as tkd_data
-    from .spec import SpecError, TrainSpec
-    from .train import evaluate_model, load_weights, resolve_device
+    import torch
     import yaml
+
+    from .spec import SpecError, TrainSpec
+    from .train import _inputs, evaluate_model, load_weights, make_loaders, resolve_device
 
     run_dir = Path(run_dir)
     spec_file = run_dir / "spec.yaml"
@@ -23,11 +24,10 @@ def evaluate_run(run_dir: str | Path, device: str = "auto") -> dict:
     d["generation"] = 0
     spec = TrainSpec.from_dict(d)
     dev = resolve_device(device)
-    dataset = tkd_data.load(spec.dataset, spec.data_path, download=False, verify=spec.verify_checksums)
-    num_classes = int(dataset.train.fine.max()) + 1
+    spec.download = False
+    dataset, num_classes, _, _ = _inputs(spec, torch.device("cpu"))
     model = load_weights(run_dir / "model.pt", spec.arch, num_classes, "model").to(dev)
-    mean, std = tkd_data.channel_stats(dataset.train.images)
-    loader = tkd_data.DeviceLoader(dataset.test, 512, dev, mean, std, train=False)
+    _, loader = make_loaders(spec, dataset, dev)
     top1, top5, _ = evaluate_model(model, loader, amp=spec.amp and dev.type == "cuda")
     return {"test_top1": top1, "test_top5": top5, "run_dir": str(run_dir), "device": str(dev)}
 

@@ -26,12 +26,15 @@ class SpecError(ValueError):
 @dataclass
 class TrainSpec:
     # what
-    dataset: str  # "synthetic" | "cifar100"
-    data_path: str  # synthetic: the .npz file; cifar100: the folder holding cifar-100-python/
+    dataset: str  # synthetic | cifar100 | cifar10 | imagefolder
+    data_path: str  # synthetic: the .npz file; cifar100: the folder holding cifar-100-python/;
+    # imagefolder: the folder holding train/ and val/ (ILSVRC2012)
     arch: str
     out_dir: str
     download: bool = False  # cifar100 only
     verify_checksums: bool = True  # cifar100 only; off only for hand-made test files
+    image_size: int = 224  # imagefolder: RandomResizedCrop / center-crop size
+    eval_resize: int = 256  # imagefolder: evaluation images are resized to this, then center-cropped
     # generation 0 is the patriarch; m >= 1 a student of generation m-1
     generation: int = 0
     teacher: str | None = None  # the teacher's model.pt, for generation >= 1
@@ -44,6 +47,7 @@ class TrainSpec:
     epochs: int = 164
     batch_size: int = 128
     lr: float = 0.1
+    lr_reference_batch: int = 0  # > 0: the lr is for this batch and scales linearly (lr x batch / ref)
     lr_milestones: list = field(default_factory=lambda: [0.5, 0.75])  # fractions of epochs
     lr_gamma: float = 0.1
     weight_decay: float = 1e-4
@@ -56,7 +60,9 @@ class TrainSpec:
     deterministic: bool = False
     checkpoint_every: int = 1  # epochs between resume states
     eval_every: int = 1  # epochs between test evaluations (the last is always evaluated)
-    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    threads: int = 0  # CPU threads for torch (split over processes); 0 keeps torch's default
+    processes: int = 0  # DDP processes; 0: one per visible CUDA device (so all GPUs of a SLURM job), 1 on CPU
+    workers: int | None = None  # imagefolder: DataLoader workers per process; None: the CPUs per process - 1
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainSpec":
@@ -81,7 +87,7 @@ class TrainSpec:
     def digest(self) -> str:
         """A hash of everything that shapes the result (not where it is written)."""
         d = self.to_dict()
-        for key in ("out_dir", "checkpoint_every", "device", "threads"):
+        for key in ("out_dir", "checkpoint_every", "device", "threads", "processes", "workers"):
             d.pop(key)
         if self.teacher:
             d["teacher"] = _file_sha256(self.teacher)
@@ -139,6 +145,15 @@ class TrainSpec:
         need(is_int(self.checkpoint_every) and self.checkpoint_every >= 1, "checkpoint_every", ">= 1")
         need(is_int(self.eval_every) and self.eval_every >= 1, "eval_every", ">= 1")
         need(is_int(self.threads) and self.threads >= 0, "threads", "an integer >= 0")
+        need(is_int(self.processes) and self.processes >= 0, "processes", "an integer >= 0 (0: one per GPU)")
+        need(self.workers is None or (is_int(self.workers) and self.workers >= 0), "workers", "null or an integer >= 0")
+        need(is_int(self.image_size) and self.image_size >= 8, "image_size", "an integer >= 8")
+        need(is_int(self.eval_resize) and self.eval_resize >= self.image_size, "eval_resize", ">= image_size")
+        need(is_int(self.lr_reference_batch) and self.lr_reference_batch >= 0, "lr_reference_batch", "an integer >= 0")
+
+    def scaled_lr(self) -> float:
+        """The lr of this batch size (the linear scaling rule when ``lr_reference_batch`` is set)."""
+        return self.lr * self.batch_size / self.lr_reference_batch if self.lr_reference_batch else self.lr
 
     def milestone_epochs(self) -> list[int]:
         return sorted({max(1, round(m * self.epochs)) for m in self.lr_milestones})

@@ -35,6 +35,6 @@ def features(model, images: np.ndarray, mean, std, device, batch_size: int = 512
     model.eval()
     out = []
     with torch.inference_mode():
-        for x, _ in loader.batches(loader.order()):
+        for x, _ in loader.batches():
             out.append(model.forward_head(model.forward_features(x), pre_logits=True).float().cpu())
     return torch.cat(out).numpy()

@@ -1,0 +1,192 @@
+"""ILSVRC2012-style data (an ImageFolder of JPEGs) and DDP, on the CPU with gloo and 2 processes."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from conftest import REPO, folder_spec
+from tkd import data
+from tkd.spec import SpecError
+from tkd.train import OUTPUTS, resume_path, train
+
+CPU = torch.device("cpu")
+
+
+def _interleave(parts):
+    """Rank r holds every world-th sample of a global batch: put them back in order."""
+    return torch.stack(parts, 1).flatten(0, 1)
+
+
+def test_folder_loader_ranks_together_see_the_single_process_batches(imagefolder):
+    folder = data.load_imagefolder(imagefolder)
+    tf, _ = data.folder_transforms(32, 36)
+    one = data.FolderLoader(folder.train, tf, 16, CPU, train=True, seed=5, workers=0)
+    two = [data.FolderLoader(folder.train, tf, 16, CPU, train=True, seed=5, rank=r, world=2, workers=0)
+           for r in (0, 1)]
+    assert len(one) == len(two[0]) == 4
+    for epoch in (0, 1):
+        batches = list(one.epoch(epoch))
+        shards = list(zip(*[t.epoch(epoch) for t in two]))
+        assert len(batches) == len(shards) == 4
+        for (x, y), parts in zip(batches, shards):
+            assert torch.equal(x, _interleave([p[0] for p in parts])), "same images, same crops"
+            assert torch.equal(y, _interleave([p[1] for p in parts]))
+    # a resumed epoch continues exactly, and epochs differ
+    assert torch.equal(list(one.epoch(1, start=2))[0][0], batches[2][0])
+    assert not torch.equal(list(one.epoch(0))[0][0], batches[0][0])
+
+
+def test_device_loader_ranks_together_see_the_single_process_batches():
+    d = data.make_synthetic(seed=0, train_per_class=1, test_per_class=1)
+    kw = dict(device=CPU, mean=[0.5] * 3, std=[0.25] * 3, train=True, seed=2)
+    one = data.DeviceLoader(d.train, 32, **kw)
+    two = [data.DeviceLoader(d.train, 32, rank=r, world=2, **kw) for r in (0, 1)]
+    for (x, y), parts in zip(one.epoch(3), zip(*[t.epoch(3) for t in two])):
+        assert torch.equal(x, _interleave([p[0] for p in parts]))
+        assert torch.equal(y, _interleave([p[1] for p in parts]))
+
+
+def test_evaluation_shards_cover_the_test_set_once(imagefolder):
+    folder = data.load_imagefolder(imagefolder)
+    _, tf = data.folder_transforms(32, 36)
+    n = len(folder.test)
+    loaders = [data.FolderLoader(folder.test, tf, 5, CPU, train=False, rank=r, world=3, workers=0) for r in range(3)]
+    parts = [torch.cat([y for _, y in ld.batches()]) for ld in loaders]
+    assert torch.equal(data.unshard(parts, n), torch.as_tensor(folder.test.targets))
+    assert torch.equal(data.unshard([data.shard(n, r, 3) for r in range(3)], n), torch.arange(n))
+
+
+def test_ddp_step_is_the_single_process_step(tmp_path):
+    """Gradient averaging over 2 ranks (started by torchrun) equals one process on the whole batch."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from ddp_step import step
+    from tkd.models import create
+    from tkd.train import Ranks
+
+    out = tmp_path / "ddp.pt"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(REPO / "tests" / "ddp_step.py"), str(out)], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddp = torch.load(out, weights_only=True)
+    single = step(Ranks())
+    for key, value in single.items():
+        torch.testing.assert_close(ddp[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    torch.manual_seed(0)
+    init = create("resnet8_cifar", num_classes=100).state_dict()
+    moved = [k for k in init if k.endswith("weight") and not torch.allclose(single[k], init[k])]
+    assert len(moved) > len(init) // 4, "the steps moved the weights"
+
+
+def _cli(spec_file, **kw):
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "tkd", "train", str(spec_file)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw)
+
+
+def _write(tmp_path, name, spec):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _weights(run):
+    return torch.load(run / "model.pt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def ddp_patriarch(imagefolder, tmp_path_factory):
+    """A 2-process patriarch (TSD), trained without interruption."""
+    out = tmp_path_factory.mktemp("ddp") / "gen0"
+    spec = folder_spec(imagefolder, out, epochs=5, processes=2, loss="tsd", loss_params={"eta": 0.6, "k": 2},
+                       checkpoint_every=10)
+    proc = _cli(_write(out.parent, "gen0", spec))
+    log = proc.stdout.read()
+    assert proc.wait() == 0, log
+    return out, spec, log
+
+
+def test_ddp_patriarch_trains_on_two_processes(ddp_patriarch):
+    out, _, log = ddp_patriarch
+    assert "starting 2 DDP processes" in log and "2 processes (DDP)" in log
+    assert log.count("epoch 5/5") == 1, "only rank 0 logs"
+    for name in OUTPUTS + ("spec.yaml",):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["processes"] == 2
+    assert metrics["test_top1"] >= 75.0, "4 well-separated colours"
+    assert metrics["test_top1_err"] == pytest.approx(100 - metrics["test_top1"])
+    assert not resume_path(out).exists()
+
+
+def test_ddp_kill_and_resume_is_bit_identical(ddp_patriarch, tmp_path):
+    ref, spec, _ = ddp_patriarch
+    spec_file = _write(tmp_path, "b", {**spec, "out_dir": str(tmp_path / "b")})
+    proc = _cli(spec_file)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("epoch 1/5"):
+            proc.send_signal(signal.SIGTERM)  # to the launcher, which passes it on to both ranks
+            break
+    rest = proc.stdout.read()
+    assert proc.wait() == 128 + signal.SIGTERM, "".join(lines) + rest
+    assert rest.count("signal SIGTERM at epoch") == 1, rest
+    assert resume_path(tmp_path / "b").is_file()
+    assert not (tmp_path / "b" / "metrics.json").exists()
+
+    resumed = _cli(spec_file)
+    out = resumed.stdout.read()
+    assert resumed.wait() == 0, out
+    assert "resuming" in out
+    a, b = _weights(ref), _weights(tmp_path / "b")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    strip = lambda run: [r.split(",")[:6] for r in (run / "history.csv").read_text().splitlines()]
+    assert strip(ref) == strip(tmp_path / "b")
+
+
+def test_ddp_student_is_taught_on_every_rank(ddp_patriarch, imagefolder, tmp_path):
+    teacher, _, _ = ddp_patriarch
+    spec = folder_spec(imagefolder, tmp_path / "gen1", epochs=2, processes=2, generation=1,
+                       teacher=str(teacher / "model.pt"), lam=0.6, temperature=2.0)
+    metrics = train(spec)
+    assert metrics["processes"] == 2
+    assert (tmp_path / "gen1" / "test_logits.npz").is_file()
+
+
+def test_one_process_matches_two_within_tolerance(ddp_patriarch, imagefolder, tmp_path):
+    """Same global batch, same images and crops; BatchNorm statistics are per rank (SyncBatchNorm
+    needs a GPU), so the runs differ a little: final test top-1 within 15 points, loss within 0.3."""
+    ref, spec, _ = ddp_patriarch
+    one = train({**spec, "processes": 1, "out_dir": str(tmp_path / "one")})
+    two = json.loads((ref / "metrics.json").read_text())
+    assert abs(one["test_top1"] - two["test_top1"]) <= 15.0, (one, two)
+    assert abs(one["train_loss"] - two["train_loss"]) <= 0.3, (one, two)
+
+
+@pytest.mark.parametrize("break_it, match", [
+    (lambda root: shutil.rmtree(root / "val"), r"val.* is not a folder"),
+    (lambda root: [p.unlink() for p in (root / "train" / "n00000002").iterdir()], r"n00000002"),
+    (lambda root: shutil.rmtree(root / "val" / "n00000001"), r"same class folders; 'n00000001'"),
+])
+def test_bad_imagefolder_is_one_clear_error(imagefolder, tmp_path, break_it, match):
+    root = tmp_path / "data"
+    shutil.copytree(imagefolder, root)
+    break_it(root)
+    with pytest.raises(SpecError, match=match):
+        train(folder_spec(root, tmp_path / "out", processes=2))
+    assert not (tmp_path / "out").exists(), "nothing started"
+
+
+def test_wrong_path_and_unsplittable_batch(imagefolder, tmp_path):
+    with pytest.raises(SpecError, match="data_path='/nonexistent/ilsvrc' does not exist"):
+        train(folder_spec("/nonexistent/ilsvrc", tmp_path))
+    with pytest.raises(SpecError, match="batch_size=15 is invalid: it does not split over 2 processes"):
+        train(folder_spec(imagefolder, tmp_path, batch_size=15, processes=2))

@@ -25,17 +25,19 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 def expected_counts(config: dict) -> dict[str, int]:
-    runs = sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) * (b["generations"] + 1)
-               for b in config["grid"] if b.get("enabled", True))
-    datasets = {b["dataset"] for b in config["grid"] if b.get("enabled", True)}
-    cells = {(b["dataset"], a) for b in config["grid"] if b.get("enabled", True) for a in b["archs"]}
-    chains = sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) for b in config["grid"] if b.get("enabled", True))
-    counts = {"train": runs, "evaluate": chains, "aggregate": 1, "all": 1, "paper_tables": 1,
+    datasets_ = config["datasets"]
+    # a block runs when enabled and its data set has a path (the ILSVRC2012 one is null until set)
+    blocks = [b for b in config["grid"] if b.get("enabled", True) and datasets_[b["dataset"]].get("path", "") is not None]
+    chains_of = lambda bs: sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) for b in bs)
+    runs = sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) * (b["generations"] + 1) for b in blocks)
+    datasets = {b["dataset"] for b in blocks}
+    cells = {(b["dataset"], a) for b in blocks for a in b["archs"]}
+    counts = {"train": runs, "evaluate": chains_of(blocks), "aggregate": 1, "all": 1, "paper_tables": 1,
               "paper_figures": len(cells), "compute_figure": 1}
-    if config.get("transfer", {}).get("enabled", True):
-        counts["transfer"] = chains
-    transfer = config.get("transfer", {}).get("dataset", "cifar10")
-    synthetic = [d for d in datasets | {transfer} if config["datasets"][d]["kind"] == "synthetic"]
+    if config.get("transfer", {}).get("enabled", True):  # the probe is for 32x32 sources only
+        counts["transfer"] = chains_of([b for b in blocks if datasets_[b["dataset"]]["kind"] != "imagefolder"])
+        datasets.add(config.get("transfer", {}).get("dataset", "cifar10"))
+    synthetic = [d for d in datasets if datasets_[d]["kind"] == "synthetic"]
     if synthetic:
         counts["synthetic_data"] = len(synthetic)
     counts["total"] = sum(counts.values())
@@ -110,6 +112,39 @@ def test_paper_grid_dry_run_through_the_slurm_profile(tmp_path):
     out = snakemake("-n", "--profile", "slurm", "--config", f"results={tmp_path}")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "gpu=1, cpus_per_gpu=8" in out.stdout and "runtime=1440" in out.stdout  # DenseNet-BC-190's request
+
+
+def test_ilsvrc2012_grid_is_off_until_its_path_is_given_then_asks_for_all_gpus(tmp_path, imagefolder):
+    """The ResNet-18 jobs: each one SLURM job with every GPU of its request (DDP inside)."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    assert config["datasets"]["ilsvrc2012"]["path"] is None
+    assert all(w["dataset"] != "ilsvrc2012" for w, _ in train_jobs("--config", f"results={tmp_path}/off"))
+
+    override = write_override(tmp_path, yaml.safe_dump(
+        {"datasets": {"ilsvrc2012": {"kind": "imagefolder", "path": str(imagefolder)}}}))
+    out = snakemake("-n", "--forceall", "--profile", "slurm", "--configfile", "config.yaml", override,
+                    "--config", f"results={tmp_path}/on")
+    assert out.returncode == 0, out.stderr[-2000:]
+    config["datasets"]["ilsvrc2012"]["path"] = str(imagefolder)
+    counts = job_counts(out.stdout)
+    assert counts == expected_counts(config)
+    request = config["archs"]["resnet18"]["resources"]
+    assert request["gpu"] > 1
+    blocks = [b.split("\n[")[0] for b in out.stdout.split("rule train:")[1:]]
+    blocks = [b for b in blocks if "dataset=ilsvrc2012" in b]
+    assert len(blocks) == counts["train"] - 4 * 5 * 3 * 6 == 2 * 1 * 4
+    for block in blocks:
+        assert f"gpu={request['gpu']}, cpus_per_gpu={request['cpus_per_gpu']}" in block
+    # what the SLURM executor plugin turns that into
+    from types import SimpleNamespace
+
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    class Resources(dict):
+        __getattr__ = dict.get
+
+    job = SimpleNamespace(resources=Resources(gpu=request["gpu"], cpus_per_gpu=request["cpus_per_gpu"]))
+    assert set_gres_string(job).strip() == f"--gpus={request['gpu']}"
 
 
 def test_lint_is_clean():
@@ -197,6 +232,9 @@ def test_preflight_builds_the_train_rules_exact_request():
     assert set(reqs) == {"resnet56_cifar", "resnet110_cifar", "densenet_bc_100_cifar", "densenet_bc_190_cifar"}
     args = sbatch_args(reqs["densenet_bc_190_cifar"], "gpu", "lab", "a100")
     assert args == ["-t", "1440", "--mem", "32000", "--gpus=a100:1", "--cpus-per-gpu=8", "-p", "gpu", "-A", "lab"]
+    on = REPO / "tests" / "data" / "ilsvrc_on.yaml"
+    reqs = {r["arch"]: r for r in training_requests([str(REPO / "config.yaml"), str(on)])}
+    assert "--gpus=8" in sbatch_args(reqs["resnet18"], None, None, None), "ILSVRC2012 on: the 8-GPU DDP job"
     demo = training_requests([str(REPO / "config.yaml"), str(REPO / "workflow/demo.yaml")])
     assert [r["gpu"] for r in demo] == [0] and "--cpus-per-task=1" in sbatch_args(demo[0], None, None, None)
 

@@ -126,6 +126,12 @@ def transfer(tr: pd.DataFrame, title: str, paths) -> None:
     """Linear-probe accuracy of each generation's penultimate features on the transfer task."""
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
+    if tr.empty:  # e.g. ImageFolder sources: the probe is for 32x32 sources only
+        ax.text(0.5, 0.5, "no transfer probe for this data set", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        save(fig, paths)
+        plt.close(fig)
+        return
     sns.lineplot(data=tr, x="generation", y="probe_top1", hue="method", errorbar="sd", marker="o", ax=ax)
     ax.set(xlabel="generation (0 = patriarch)", ylabel="linear-probe test top-1 (%)",
            title=f"{title}: transferred features (harness protocol)")

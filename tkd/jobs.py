@@ -56,7 +56,8 @@ def train(smk) -> None:
     if "teacher" in smk.input.keys():
         spec["teacher"] = smk.input.teacher
     spec["threads"] = smk.threads
-    spec["checkpoint_every"] = smk.config["execution"]["checkpoint_every"]
+    ex = smk.config["execution"]  # how a job runs, not what it computes: not params, so no reruns
+    spec.update(checkpoint_every=ex["checkpoint_every"], processes=ex["processes"], workers=ex["workers"])
     with logged(smk):
         train_run(spec)
 
@@ -93,7 +94,7 @@ def aggregate(smk) -> None:
         runs = collect_runs(smk.params.runs, results)
         write_text(smk.output.runs, runs.to_csv(index=False))
         write_text(smk.output.ensembles, collect_chains(smk.params.chains, results, "ensembles.csv").to_csv(index=False))
-        transfer = (collect_chains(smk.params.chains, results, "transfer.csv") if smk.params.transfer
+        transfer = (collect_chains(smk.params.transfer_chains, results, "transfer.csv") if smk.params.transfer_chains
                     else pd.DataFrame(columns=["dataset", "arch", "method", "seed", "generation", "probe_top1"]))
         write_text(smk.output.transfer, transfer.to_csv(index=False))
         text = summary_markdown(runs)

@@ -48,7 +48,9 @@ def training_requests(configfiles: list[str]) -> list[dict]:
             raise SpecError(f"--configfile {f!r} does not exist")
         _merge(config, yaml.safe_load(Path(f).read_text()) or {})
     defaults = {"runtime": 240, "mem_mb": 16000, "gpu": 1, "cpus_per_gpu": 4}
-    archs = {a for b in config.get("grid", []) if b.get("enabled", True) for a in b["archs"]}
+    datasets = config.get("datasets", {})
+    on = lambda b: b.get("enabled", True) and datasets.get(b["dataset"], {}).get("path", "") is not None
+    archs = {a for b in config.get("grid", []) if on(b) for a in b["archs"]}
     return [dict(defaults, **config["archs"][a].get("resources", {}), arch=a) for a in sorted(archs)]
 
 

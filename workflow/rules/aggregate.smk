@@ -10,7 +10,7 @@ rule aggregate:
         metrics=run_files("metrics.json"),
         evals=chain_files("eval.csv"),
         ensembles=chain_files("ensembles.csv"),
-        transfer=chain_files("transfer.csv") if TRANSFER else [],
+        transfer=chain_files("transfer.csv", TRANSFER_CHAINS),
     output:
         runs=f"{SUMMARY}/runs.csv",
         ensembles=f"{SUMMARY}/ensembles.csv",
@@ -19,7 +19,7 @@ rule aggregate:
     params:
         runs=RUNS,
         chains=CHAINS,
-        transfer=TRANSFER,
+        transfer_chains=TRANSFER_CHAINS,
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:

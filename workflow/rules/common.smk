@@ -44,11 +44,16 @@ def _check_config():
 _check_config()
 
 
+def dataset_on(name):
+    """A data set is off while its path is null (the ILSVRC2012 section until a path is given)."""
+    return config["datasets"][name].get("path", "") is not None
+
+
 def grid_runs():
-    """Every run of the enabled grid blocks, as wildcard dicts."""
+    """Every run of the enabled grid blocks whose data set is on, as wildcard dicts."""
     runs = []
     for block in config["grid"]:
-        if not block["enabled"]:
+        if not block["enabled"] or not dataset_on(block["dataset"]):
             continue
         for arch, method, seed, gen in product(
             block["archs"], block["methods"], block["seeds"], range(block["generations"] + 1)
@@ -63,6 +68,8 @@ RUNS = grid_runs()
 CHAIN = f"{RESULTS}/{{dataset}}/{{arch}}/{{method}}/seed{{seed}}"
 CHAINS = sorted({(r["dataset"], r["arch"], r["method"], r["seed"]) for r in RUNS})
 TRANSFER = config["transfer"]["enabled"]
+# the linear probe reads 32x32 targets: it is for the 32x32 (in-memory) sources, not ImageFolder ones
+TRANSFER_CHAINS = [c for c in CHAINS if TRANSFER and config["datasets"][c[0]]["kind"] != "imagefolder"]
 
 
 def run_files(pattern):
@@ -70,9 +77,9 @@ def run_files(pattern):
     return [f"{RUN}/{pattern}".format(**r) for r in RUNS]
 
 
-def chain_files(name):
+def chain_files(name, chains=CHAINS):
     """``name`` (relative to a chain directory) for every chain: dataset, arch, method, seed."""
-    return [f"{CHAIN}/{name}".format(dataset=d, arch=a, method=m, seed=s) for d, a, m, s in CHAINS]
+    return [f"{CHAIN}/{name}".format(dataset=d, arch=a, method=m, seed=s) for d, a, m, s in chains]
 
 
 def chain_logits(w):
@@ -144,6 +151,8 @@ def train_spec(w):
     )
     if ds["kind"] == "cifar100":
         spec["download"] = ds["download"]
+    if ds["kind"] == "imagefolder":
+        spec.update(image_size=ds["image_size"], eval_resize=ds["eval_resize"])
     if int(w.generation) == 0:  # a patriarch learns from labels only
         spec["loss"] = method["loss"]
         spec["loss_params"] = {k: method[k] for k in LOSS_PARAMS if k in method}

@@ -190,3 +190,38 @@ def test_wrong_path_and_unsplittable_batch(imagefolder, tmp_path):
         train(folder_spec("/nonexistent/ilsvrc", tmp_path))
     with pytest.raises(SpecError, match="batch_size=15 is invalid: it does not split over 2 processes"):
         train(folder_spec(imagefolder, tmp_path, batch_size=15, processes=2))
+
+
+def test_ilsvrc2012_workflow_end_to_end_with_ddp_jobs(imagefolder, tmp_path):
+    """The ILSVRC2012 grid, shrunk: Snakemake runs 2-process DDP training jobs on the tiny JPEG
+    ImageFolder, evaluates the chains and sets top-1/top-5 errors beside the reported ones."""
+    import pandas as pd
+
+    from conftest import snakemake
+
+    config = {
+        "results": str(tmp_path / "results"),
+        "execution": {"device": "cpu", "threads": 2, "processes": 2, "workers": 0, "deterministic": True},
+        "datasets": {"ilsvrc2012": {"kind": "imagefolder", "path": str(imagefolder), "image_size": 32,
+                                    "eval_resize": 36}},
+        "recipes": {"resnet_imagenet": {"epochs": 2, "batch_size": 16, "lr": 0.05, "lr_reference_batch": 16,
+                                        "lr_milestones": [0.5]}},
+        "archs": {"resnet18": {"recipe": "resnet_imagenet", "resources": {"gpu": 0}}},
+        "methods": {"tsd-0.6": {"loss": "tsd", "eta": 0.6, "k": 3}},  # K < the 4 classes
+        "grid": [{"dataset": "ilsvrc2012", "archs": ["resnet18"], "methods": ["ce", "tsd-0.6"], "seeds": [0],
+                  "generations": 1}],
+    }
+    override = _write(tmp_path, "ilsvrc", config)
+    out = snakemake("--cores", "2", "--configfile", "config.yaml", str(override), timeout=1200)
+    assert out.returncode == 0, out.stderr[-4000:]
+    runs = pd.read_csv(tmp_path / "results" / "summary" / "runs.csv")
+    assert len(runs) == 4 and set(runs.processes) == {2}
+    log = (tmp_path / "results" / "logs" / "train" / "ilsvrc2012" / "resnet18" / "tsd-0.6" / "seed0" / "gen1.log")
+    assert "2 processes (DDP)" in log.read_text()
+    comparison = pd.read_csv(tmp_path / "results" / "summary" / "paper" / "comparison.csv")
+    rows = comparison[comparison.dataset == "ilsvrc2012"]
+    assert set(rows.metric) == {"top1_err", "top5_err"} and len(rows) == 4
+    assert not (rows.verdict == "not run").any(), rows
+    ce0 = runs[(runs.method == "ce") & (runs.generation == 0)].iloc[0]
+    ours = rows[(rows.method == "ce") & (rows.metric == "top1_err")].iloc[0]["ours"]
+    assert ours == pytest.approx(100 - ce0.test_top1)

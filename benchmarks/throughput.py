@@ -3,14 +3,15 @@
 Standard recipe: a torchvision-style Dataset (PIL image, RandomCrop(32, padding=4),
 RandomHorizontalFlip, ToTensor, Normalize) behind a DataLoader with workers, fp32, plain SGD.
 tkd: the data set lives on the device and is cropped/flipped/normalised there in batched tensor
-ops (tkd.data.DeviceLoader); the step is tkd.train.make_train_step (foreach SGD; bf16 autocast
-and channels_last on CUDA). Both run in this one process; prints images/s of each and the ratio,
-then the same as JSON on the last line.
+ops (tkd.data.DeviceLoader); the step is tkd.train.make_train_step with the trainer's optimizer
+(fused SGD on CUDA, foreach on CPU), bf16 autocast and channels_last on CUDA, and torch.compile
+as the trainer chooses it (--compile auto: CUDA graphs on CUDA, eager on CPU). tkd is timed
+eager too, so the gain of compilation shows on its own. All run in this one process; prints
+images/s of each and the ratios, then the same as JSON on the last line (and in --json-out).
 
     python benchmarks/throughput.py --arch resnet56_cifar --batch-size 128
     python benchmarks/throughput.py --arch densenet_bc_100_cifar --batch-size 64
-
-Not done yet (issue 6): torch.compile / CUDA graphs; no GPU figures were measured so far.
+    python benchmarks/throughput.py --student        # the distillation step: teacher forward too
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def main() -> None:
     from tkd.data import DeviceLoader, channel_stats, make_synthetic
     from tkd.losses import cross_entropy
     from tkd.models import create
-    from tkd.train import make_train_step, resolve_device
+    from tkd.train import compile_mode, make_optimizer, make_train_step, resolve_device
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="resnet56_cifar")
@@ -68,20 +69,31 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="tkd's torch.compile setting")
+    ap.add_argument("--student", action="store_true", help="time the student step (with the teacher's forward)")
+    ap.add_argument("--json-out", help="also write the JSON line here")
     args = ap.parse_args()
     device = resolve_device(args.device)
-    n_needed = (args.steps + args.warmup + 1) * args.batch_size
+    n_needed = (args.steps + args.warmup + 11) * args.batch_size  # + the compiled warm-up
     data = make_synthetic(seed=0, train_per_class=max(1, -(-n_needed // 100)), test_per_class=1).train
     mean, std = channel_stats(data.images)
 
     def standard():
         torch.manual_seed(0)
         model = create(args.arch, num_classes=100).to(device)
+        teacher = create(args.arch, num_classes=100).to(device).eval() if args.student else None
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
 
         def step(x, y):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = F.cross_entropy(model(x), y)
+            logits = model(x)
+            if teacher is None:
+                loss = F.cross_entropy(logits, y)
+            else:  # lambda CE + (1 - lambda) KL(teacher || student), as written in most KD code
+                with torch.no_grad():
+                    soft = F.softmax(teacher(x), 1)
+                loss = 0.6 * F.cross_entropy(logits, y) + 0.4 * F.kl_div(F.log_softmax(logits, 1), soft,
+                                                                         reduction="batchmean")
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -90,24 +102,37 @@ def main() -> None:
                                  device.type == "cuda")
         return timed(loader, step, args.warmup, args.steps, device, args.batch_size)
 
-    def tkd():
+    def tkd(mode):
         torch.manual_seed(0)
         amp = device.type == "cuda"
         model = create(args.arch, num_classes=100).to(device)
+        teacher = create(args.arch, num_classes=100).to(device).eval().requires_grad_(False) if args.student else None
         if amp:
             model.to(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, foreach=True)
-        step = make_train_step(model, opt, cross_entropy, None, 0.0, 1.0, amp)
+            if teacher is not None:
+                teacher.to(memory_format=torch.channels_last)
+        opt = make_optimizer(model, 0.1, 0.9, 1e-4, False, device)
+        step = make_train_step(model, opt, None if args.student else cross_entropy, teacher, 0.6, 1.0, amp, mode)
         loader = DeviceLoader(data, args.batch_size, device, mean, std, train=True)
-        return timed(loader.epoch(0), step, args.warmup, args.steps, device, args.batch_size)
+        warmup = args.warmup + (10 if mode else 0)  # compilation and CUDA-graph recording happen here
+        return timed(loader.epoch(0), step, warmup, args.steps, device, args.batch_size)
 
-    std_ips, tkd_ips = standard(), tkd()
+    mode = compile_mode(args.compile, device)
+    std_ips, eager_ips = standard(), tkd(None)
+    fast_ips = tkd(mode) if mode else eager_ips
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(f"{args.arch}, batch {args.batch_size}, {name}: standard recipe {std_ips:.0f} img/s, "
-          f"tkd {tkd_ips:.0f} img/s, ratio {tkd_ips / std_ips:.2f}x")
-    print(json.dumps({"arch": args.arch, "batch_size": args.batch_size, "device": name,
-                      "torch_threads": torch.get_num_threads(), "standard_img_s": round(std_ips, 1),
-                      "tkd_img_s": round(tkd_ips, 1), "ratio": round(tkd_ips / std_ips, 3)}))
+    what = "student step" if args.student else "patriarch step"
+    print(f"{args.arch}, batch {args.batch_size}, {what}, {name}: standard recipe {std_ips:.0f} img/s, "
+          f"tkd eager {eager_ips:.0f} img/s ({eager_ips / std_ips:.2f}x), "
+          f"tkd {mode or 'eager'} {fast_ips:.0f} img/s, ratio {fast_ips / std_ips:.2f}x")
+    result = {"arch": args.arch, "batch_size": args.batch_size, "step": what, "device": name,
+              "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "compile": mode or "eager",
+              "standard_img_s": round(std_ips, 1), "tkd_eager_img_s": round(eager_ips, 1),
+              "tkd_img_s": round(fast_ips, 1), "ratio": round(fast_ips / std_ips, 3)}
+    print(json.dumps(result))
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            f.write(json.dumps(result) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Training, students, kill-and-resume, and bad input, on the CPU."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -138,6 +139,9 @@ def foreign_teachers(tmp_path_factory):
     ({"epochs": 0}, "epochs"),
     ({"lr_milestones": [50]}, "lr_milestones"),
     ({"bogus_key": 1}, "bogus_key"),
+    ({"compile": "yes"}, "compile="),
+    ({"processes": -1}, "processes="),
+    ({"batch_size": 5000}, "batch_size=5000 is invalid: larger than the training set"),
 ])
 def test_bad_spec_fails_before_training(synthetic_npz, tmp_path, override, match):
     with pytest.raises(SpecError, match=match):
@@ -204,3 +208,31 @@ def test_unreadable_resume_state_starts_over(synthetic_npz, tmp_path):
     resume_path(tmp_path).write_bytes(b"torn or foreign")
     train(tiny_spec(synthetic_npz, tmp_path, epochs=1))
     assert (tmp_path / "metrics.json").is_file() and not resume_path(tmp_path).exists()
+
+
+@pytest.mark.skipif(not shutil.which("cc") and not shutil.which("gcc"), reason="torch.compile on CPU needs a C compiler")
+def test_compiled_step_reaches_the_eager_accuracy(synthetic_npz, tmp_path):
+    """The fast path (torch.compile of the student's and the teacher's step) does not move accuracy:
+    same seed, same batches; only floating-point order differs. Tolerance: 5 points of test top-1
+    (400 test images, 100 classes) and 0.1 of the final training loss."""
+    runs = {}
+    for mode in ("off", "on"):
+        gen0 = train(tiny_spec(synthetic_npz, tmp_path / mode / "gen0", epochs=3, compile=mode, deterministic=False))
+        gen1 = train(tiny_spec(synthetic_npz, tmp_path / mode / "gen1", epochs=1, compile=mode, deterministic=False,
+                               generation=1, teacher=str(tmp_path / mode / "gen0" / "model.pt")))
+        runs[mode] = gen0, gen1
+    for eager, compiled in zip(runs["off"], runs["on"]):
+        assert abs(eager["test_top1"] - compiled["test_top1"]) <= 5.0, (eager, compiled)
+        assert abs(eager["train_loss"] - compiled["train_loss"]) <= 0.1, (eager, compiled)
+    assert runs["on"][0]["test_top1"] > 5.0, "100 classes: chance is 1 %"
+
+
+def test_compile_mode_cuda_graphs_for_one_cuda_process_only():
+    from tkd.train import compile_mode
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert compile_mode("auto", cpu) is None, "eager on CPU unless asked"
+    assert compile_mode("on", cpu) == "default"
+    assert compile_mode("auto", cuda) == "reduce-overhead"
+    assert compile_mode("auto", cuda, world=8) == "default", "no CUDA graphs around DDP's all-reduce"
+    assert compile_mode("off", cuda) is None

@@ -57,7 +57,8 @@ def train(smk) -> None:
         spec["teacher"] = smk.input.teacher
     spec["threads"] = smk.threads
     ex = smk.config["execution"]  # how a job runs, not what it computes: not params, so no reruns
-    spec.update(checkpoint_every=ex["checkpoint_every"], processes=ex["processes"], workers=ex["workers"])
+    spec.update(checkpoint_every=ex["checkpoint_every"], processes=ex["processes"], workers=ex["workers"],
+                compile=ex["compile"])
     with logged(smk):
         train_run(spec)
 

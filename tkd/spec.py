@@ -57,6 +57,7 @@ class TrainSpec:
     seed: int = 0  # with the generation, fixes init, data order and augmentation
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # bf16 autocast and channels_last on CUDA; ignored on CPU
+    compile: str = "auto"  # torch.compile the step: auto (CUDA only, with CUDA graphs) | on | off
     deterministic: bool = False
     checkpoint_every: int = 1  # epochs between resume states
     eval_every: int = 1  # epochs between test evaluations (the last is always evaluated)
@@ -87,7 +88,7 @@ class TrainSpec:
     def digest(self) -> str:
         """A hash of everything that shapes the result (not where it is written)."""
         d = self.to_dict()
-        for key in ("out_dir", "checkpoint_every", "device", "threads", "processes", "workers"):
+        for key in ("out_dir", "checkpoint_every", "device", "threads", "processes", "workers", "compile"):
             d.pop(key)
         if self.teacher:
             d["teacher"] = _file_sha256(self.teacher)
@@ -142,6 +143,7 @@ class TrainSpec:
         need(is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0")
         need(isinstance(self.device, str) and (self.device in ("auto", "cpu", "cuda")
              or self.device.startswith("cuda:")), "device", "auto, cpu, cuda or cuda:N")
+        need(self.compile in ("auto", "on", "off"), "compile", "auto, on or off")
         need(is_int(self.checkpoint_every) and self.checkpoint_every >= 1, "checkpoint_every", ">= 1")
         need(is_int(self.eval_every) and self.eval_every >= 1, "eval_every", ">= 1")
         need(is_int(self.threads) and self.threads >= 0, "threads", "an integer >= 0")

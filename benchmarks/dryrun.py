@@ -133,7 +133,8 @@ def main() -> None:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     chains, cells, generations = [], [], None
     for block in config["grid"]:
-        if block.get("enabled", True):
+        # as the workflow does: a block whose data set has a null path (ILSVRC2012 by default) is off
+        if block.get("enabled", True) and config["datasets"][block["dataset"]].get("path", "") is not None:
             chains += [f"{block['dataset']}/{a}/{m}/seed{s}" for a in block["archs"] for m in block["methods"]
                        for s in block["seeds"]]
             cells += [f"{block['dataset']}/{a}" for a in block["archs"]]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -71,6 +72,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--compile", default="auto", choices=["auto", "on", "off"], help="tkd's torch.compile setting")
     ap.add_argument("--student", action="store_true", help="time the student step (with the teacher's forward)")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds; medians are reported")
     ap.add_argument("--json-out", help="also write the JSON line here")
     args = ap.parse_args()
     device = resolve_device(args.device)
@@ -118,8 +120,11 @@ def main() -> None:
         return timed(loader.epoch(0), step, warmup, args.steps, device, args.batch_size)
 
     mode = compile_mode(args.compile, device)
-    std_ips, eager_ips = standard(), tkd(None)
-    fast_ips = tkd(mode) if mode else eager_ips
+    rounds = []  # interleaved, so a slow spell of a shared machine hits every variant alike
+    for _ in range(args.repeats):
+        std, eager = standard(), tkd(None)
+        rounds.append((std, eager, tkd(mode) if mode else eager))
+    std_ips, eager_ips, fast_ips = (statistics.median(r[i] for r in rounds) for i in range(3))
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     what = "student step" if args.student else "patriarch step"
     print(f"{args.arch}, batch {args.batch_size}, {what}, {name}: standard recipe {std_ips:.0f} img/s, "
@@ -128,7 +133,8 @@ def main() -> None:
     result = {"arch": args.arch, "batch_size": args.batch_size, "step": what, "device": name,
               "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "compile": mode or "eager",
               "standard_img_s": round(std_ips, 1), "tkd_eager_img_s": round(eager_ips, 1),
-              "tkd_img_s": round(fast_ips, 1), "ratio": round(fast_ips / std_ips, 3)}
+              "tkd_img_s": round(fast_ips, 1), "ratio": round(fast_ips / std_ips, 3), "repeats": args.repeats,
+              "ratio_per_round": [round(f / s, 3) for s, _, f in rounds]}
     print(json.dumps(result))
     if args.json_out:
         with open(args.json_out, "w") as f:

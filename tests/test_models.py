@@ -42,3 +42,32 @@ def test_resnet18_from_timm():
 def test_unknown_arch_lists_names():
     with pytest.raises(ValueError, match="resnet56_cifar"):
         models.create("resnet57_cifar", num_classes=100)
+
+
+@pytest.mark.parametrize("name", ["resnet8_tiny_cifar", "resnet56_cifar"])
+def test_trainer_builds_cifar_resnets_without_timm_exactly_as_timm_does(name):
+    from tkd import archs
+
+    torch.manual_seed(0)
+    direct = archs.create(name, num_classes=100)
+    torch.manual_seed(0)
+    registered = timm.create_model(name, num_classes=100)
+    a, b = direct.state_dict(), registered.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(2, 3, 32, 32)
+    direct.eval(), registered.eval()
+    with torch.no_grad():
+        assert torch.equal(direct(x), registered(x))
+        feats = direct.forward_head(direct.forward_features(x), pre_logits=True)
+    assert feats.shape == (2, direct.num_features)
+
+
+def test_a_training_job_does_not_import_timm():
+    """timm pulls in torchvision and torch._dynamo: ~2 s of start-up in every CIFAR job."""
+    import subprocess
+    import sys
+
+    code = ("import sys, tkd.train, tkd.archs; tkd.archs.create('resnet20_cifar', 100); "
+            "print(sorted(m for m in ('timm', 'torchvision', 'torch._dynamo') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -99,7 +99,7 @@ class TrainSpec:
         """Check every field; file contents (teacher weights) are checked by the trainer."""
         from .data import DATASET_KINDS
         from .losses import patriarch_loss
-        from .models import MODELS
+        from .archs import MODELS
 
         def need(ok: bool, key: str, rule: str) -> None:
             if not ok:

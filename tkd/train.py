@@ -37,7 +37,7 @@ import torch
 from . import data as tkd_data
 from . import io as tkd_io
 from .losses import patriarch_loss, student_loss
-from .models import create
+from .archs import create
 from .spec import SpecError, TrainSpec
 
 __all__ = ["train", "TrainingInterrupted", "NonFiniteLoss", "OUTPUTS", "resume_path", "load_weights", "Ranks"]

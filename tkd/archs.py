@@ -1,7 +1,8 @@
 """The harness's architectures by name, built without importing timm where it is not needed.
 
-Importing timm pulls in torchvision and torch._dynamo: about 2 s of every job's start-up
-on a small CPU, for the CIFAR ResNets, which are plain torch. So the CIFAR ResNets live
+Importing timm pulls in torchvision (and through it torch._dynamo, which torch.optim imports
+anyway): about 0.4 s of every job's start-up on a small CPU, for the CIFAR ResNets, which are
+plain torch. So the CIFAR ResNets live
 here and :func:`create` builds them directly; the DenseNets and ResNet-18 come from timm
 (:mod:`tkd.models`, which also registers every architecture in timm's registry).
 

@@ -215,6 +215,9 @@ def test_compiled_step_reaches_the_eager_accuracy(synthetic_npz, tmp_path):
     """The fast path (torch.compile of the student's and the teacher's step) does not move accuracy:
     same seed, same batches; only floating-point order differs. Tolerance: 5 points of test top-1
     (400 test images, 100 classes) and 0.1 of the final training loss."""
+    from torch._dynamo.utils import counters
+
+    counters.clear()
     runs = {}
     for mode in ("off", "on"):
         gen0 = train(tiny_spec(synthetic_npz, tmp_path / mode / "gen0", epochs=3, compile=mode, deterministic=False))
@@ -225,6 +228,7 @@ def test_compiled_step_reaches_the_eager_accuracy(synthetic_npz, tmp_path):
         assert abs(eager["test_top1"] - compiled["test_top1"]) <= 5.0, (eager, compiled)
         assert abs(eager["train_loss"] - compiled["train_loss"]) <= 0.1, (eager, compiled)
     assert runs["on"][0]["test_top1"] > 5.0, "100 classes: chance is 1 %"
+    assert counters["stats"]["unique_graphs"] >= 2, "the student and the teacher were really compiled"
 
 
 def test_compile_mode_cuda_graphs_for_one_cuda_process_only():

@@ -201,6 +201,10 @@ def make_train_step(model, optimizer, criterion, teacher, lam: float, temperatur
     both detached, left on the device (no host sync). ``mode``: a torch.compile mode for the
     student's and the teacher's forward and backward (see :func:`compile_mode`), None for eager."""
     if mode is not None:
+        from torch._dynamo import config as dynamo_config
+
+        # a model or a torch build that dynamo cannot compile runs eager (with a warning), not fails
+        dynamo_config.suppress_errors = True
         model = torch.compile(model, mode=mode, dynamic=False)
         teacher = None if teacher is None else torch.compile(teacher, mode=mode, dynamic=False)
     graphs = mode == "reduce-overhead"

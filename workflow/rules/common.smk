@@ -82,13 +82,18 @@ def chain_files(name, chains=CHAINS):
     return [f"{CHAIN}/{name}".format(dataset=d, arch=a, method=m, seed=s) for d, a, m, s in chains]
 
 
+# chain -> its generations, and cell -> its patriarchs: input functions look up, never scan RUNS
+GENERATIONS = {}
+PATRIARCHS = {}
+for _r in RUNS:
+    GENERATIONS.setdefault((_r["dataset"], _r["arch"], _r["method"], str(_r["seed"])), []).append(_r["generation"])
+    if _r["generation"] == 0:
+        PATRIARCHS.setdefault((_r["dataset"], _r["arch"]), []).append(f"{RUN}/test_logits.npz".format(**_r))
+
+
 def chain_logits(w):
     """Test logits of every generation of one chain, in order."""
-    gens = sorted(
-        r["generation"]
-        for r in RUNS
-        if (r["dataset"], r["arch"], r["method"], str(r["seed"])) == (w.dataset, w.arch, w.method, w.seed)
-    )
+    gens = sorted(GENERATIONS[(w.dataset, w.arch, w.method, w.seed)])
     return [f"{CHAIN}/gen{g}/test_logits.npz".format(**w) for g in gens]
 
 
@@ -166,11 +171,7 @@ CELLS = sorted({(r["dataset"], r["arch"]) for r in RUNS})
 
 def patriarch_logits(w):
     """Test logits of every patriarch of one (dataset, arch) cell."""
-    return [
-        f"{RUN}/test_logits.npz".format(**r)
-        for r in RUNS
-        if r["generation"] == 0 and (r["dataset"], r["arch"]) == (w.dataset, w.arch)
-    ]
+    return PATRIARCHS[(w.dataset, w.arch)]
 
 
 def paper_outputs():

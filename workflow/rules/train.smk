@@ -26,8 +26,6 @@ rule train:
         mem_mb=lambda w, attempt: arch_resources(w)["mem_mb"] * attempt,
         gpu=lambda w: arch_resources(w)["gpu"],
         cpus_per_gpu=lambda w: arch_resources(w)["cpus_per_gpu"],
-        # SIGUSR1 two minutes before the time limit: training saves its resume state and exits
-        slurm_extra="'--signal=USR1@120'",
     conda:
         "../../envs/tkd.yaml"
     script:

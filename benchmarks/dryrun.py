@@ -125,6 +125,9 @@ def dry_run_seconds(args: list[str], cwd: Path) -> tuple[float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--bare-script", action="store_true",
+                        help="bare rules run a (no-op) script: as tkd's rules do, instead of shell: touch; "
+                             "shows how much of the gap is Snakemake reading each job's script in a dry-run")
     args = parser.parse_args()
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -138,7 +141,11 @@ def main() -> None:
             generations = block["generations"] + 1
     with tempfile.TemporaryDirectory() as tmp:
         bare = Path(tmp)
-        (bare / "Snakefile").write_text(BARE.format(chains=chains, cells=cells, generations=generations))
+        snakefile = BARE.format(chains=chains, cells=cells, generations=generations)
+        if args.bare_script:
+            snakefile = snakefile.replace('shell:\n        "touch {output}"', 'script:\n        "noop.py"')
+            (bare / "noop.py").write_text("")
+        (bare / "Snakefile").write_text(snakefile)
         # interleaved, so a slow spell of a shared machine hits both alike; best of each
         bare_s, tkd_s = [], []
         for _ in range(args.repeats):
@@ -156,7 +163,8 @@ def main() -> None:
           f"{total(out_tkd)} jobs in all in both")
     print(f"dry-run, tkd workflow: {t_tkd:.2f} s   bare Snakefile: {t_bare:.2f} s   ratio: {ratio:.2f}x "
           f"(best of {args.repeats})")
-    print(json.dumps({"jobs_train": jobs, "tkd_s": round(t_tkd, 3), "bare_s": round(t_bare, 3),
+    print(json.dumps({"jobs_train": jobs, "bare": "script" if args.bare_script else "shell",
+                      "tkd_s": round(t_tkd, 3), "bare_s": round(t_bare, 3),
                       "ratio": round(ratio, 3), "repeats": args.repeats}))
 
 

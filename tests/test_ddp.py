@@ -42,6 +42,17 @@ def test_folder_loader_ranks_together_see_the_single_process_batches(imagefolder
     assert not torch.equal(list(one.epoch(0))[0][0], batches[0][0])
 
 
+def test_folder_loader_workers_change_nothing(imagefolder):
+    """Crops are drawn per image from its seed, not from a worker's RNG stream."""
+    folder = data.load_imagefolder(imagefolder)
+    tf, _ = data.folder_transforms(32, 36)
+    inline = data.FolderLoader(folder.train, tf, 16, CPU, train=True, seed=1, workers=0)
+    pooled = data.FolderLoader(folder.train, tf, 16, CPU, train=True, seed=1, workers=2)
+    for epoch in (0, 1):  # persistent workers, second epoch
+        for (xa, ya), (xb, yb) in zip(inline.epoch(epoch), pooled.epoch(epoch), strict=True):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
 def test_device_loader_ranks_together_see_the_single_process_batches():
     d = data.make_synthetic(seed=0, train_per_class=1, test_per_class=1)
     kw = dict(device=CPU, mean=[0.5] * 3, std=[0.25] * 3, train=True, seed=2)

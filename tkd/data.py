@@ -294,7 +294,8 @@ class FolderLoader:
         self.sampler = _EpochSampler(folder, rank, world, draw_seed(seed), shuffle=train)
         self.loader = torch.utils.data.DataLoader(
             _SeededImages(folder, transform), batch_size=self.per_rank, sampler=self.sampler,
-            num_workers=workers, pin_memory=device.type == "cuda", persistent_workers=workers > 0,
+            num_workers=workers, pin_memory=device.type == "cuda",
+            persistent_workers=train and workers > 0,  # evaluation's workers need not idle all epoch
             drop_last=train, prefetch_factor=4 if workers else None)
         self.labels = torch.as_tensor(folder.targets, dtype=torch.long, device=device)
         self.n = len(self.labels)

@@ -1,10 +1,10 @@
 """The harness's architectures by name, built without importing timm where it is not needed.
 
-Importing timm pulls in torchvision (and through it torch._dynamo, which torch.optim imports
-anyway): about 0.4 s of every job's start-up on a small CPU, for the CIFAR ResNets, which are
-plain torch. So the CIFAR ResNets live
-here and :func:`create` builds them directly; the DenseNets and ResNet-18 come from timm
-(:mod:`tkd.models`, which also registers every architecture in timm's registry).
+The CIFAR ResNets are plain torch, so they live here and :func:`create` builds them
+directly: importing timm pulls in torchvision, about 0.4 s of every job's start-up on a small
+CPU (measured; torch.optim imports torch._dynamo, the larger part, anyway). The DenseNets and
+ResNet-18 come from timm through :mod:`tkd.models`, which also registers every architecture in
+timm's registry.
 
 * CIFAR ResNets (He et al. 2016, Sec. 4.2): 3 stages of ``n`` basic blocks with
   16/32/64 channels and parameter-free option-A shortcuts; depth = 6n + 2.

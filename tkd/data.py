@@ -1,10 +1,14 @@
-"""Data sets: CIFAR-100 through torchvision, and the offline synthetic stand-in.
+"""Data sets: CIFAR-100/10 through torchvision, the offline synthetic stand-in, and
+ImageFolder sets (ILSVRC2012).
 
-Both come as :class:`ImageSet` arrays (uint8 NHWC images, fine and coarse labels),
-small enough to live on the training device, where :class:`DeviceLoader` builds
-and augments whole batches with tensor ops (random 32x32 crop of the 4-px
+The 32x32 sets come as :class:`ImageSet` arrays (uint8 NHWC images, fine and coarse
+labels), small enough to live on the training device, where :class:`DeviceLoader`
+builds and augments whole batches with tensor ops (random 32x32 crop of the 4-px
 zero-padded image, horizontal flip, per-channel normalisation) instead of
-per-image Python.
+per-image Python. ImageFolder sets stay on disk and go through DataLoader workers
+(:class:`FolderLoader`, the same interface). Both loaders draw every random choice
+from (seed, epoch, step or image), so N DDP ranks together see exactly the
+batches one process sees, and a resumed epoch continues exactly.
 
 The synthetic set mirrors CIFAR-100's hierarchy: 100 fine classes in 20
 superclasses of 5. Every image is ``a * superclass pattern + b * class pattern
@@ -13,6 +17,7 @@ and a model's secondary classes carry meaning, as in CIFAR-100.
 """
 from __future__ import annotations
 
+import itertools
 import os
 import pickle
 from dataclasses import dataclass
@@ -196,6 +201,27 @@ def load(kind: str, path: str, download: bool = False, verify: bool = True) -> "
     raise ValueError(f"dataset={kind!r} is unknown; choose one of {list(DATASET_KINDS)}")
 
 
+# --------------------------------------------------------------------------- seeds and shards
+def draw_seed(*keys: int) -> int:
+    """One 63-bit seed from integers (run seed, epoch, step or image index)."""
+    h = 0
+    for k in keys:
+        h = (h * 1_000_003 + int(k) + 1) % (1 << 63)
+    return h
+
+
+def shard(n: int, rank: int, world: int) -> torch.Tensor:
+    """Rank ``rank``'s share of ``range(n)``: every ``world``-th index, padded (by wrapping) to
+    ``ceil(n / world)`` so all ranks hold the same count; :func:`unshard` undoes it."""
+    per = -(-n // world)
+    return torch.arange(rank, per * world, world) % n
+
+
+def unshard(parts: list[torch.Tensor], n: int) -> torch.Tensor:
+    """The rows of ``range(n)`` in order, from every rank's :func:`shard` rows."""
+    return torch.stack(parts, 1).flatten(0, 1)[:n]
+
+
 # --------------------------------------------------------------------------- ImageFolder (ILSVRC2012)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -271,8 +297,8 @@ class _EpochSampler(torch.utils.data.DistributedSampler):
         super().__init__(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
         self.skip = 0
 
-    def __iter__(self):
-        return iter([(draw_seed(self.seed, self.epoch, i), i) for i in list(super().__iter__())[self.skip:]])
+    def __iter__(self):  # lazily: an ILSVRC2012 epoch is 1.28 M keys
+        return ((draw_seed(self.seed, self.epoch, i), i) for i in itertools.islice(super().__iter__(), self.skip, None))
 
     def __len__(self) -> int:
         return self.num_samples - self.skip
@@ -321,27 +347,7 @@ class FolderLoader:
             yield (x.float() - self.mean) / self.std, y.to(self.device, non_blocking=True)
 
 
-# --------------------------------------------------------------------------- batches
-def draw_seed(*keys: int) -> int:
-    """One 63-bit seed from integers (run seed, epoch, step or image index)."""
-    h = 0
-    for k in keys:
-        h = (h * 1_000_003 + int(k) + 1) % (1 << 63)
-    return h
-
-
-def shard(n: int, rank: int, world: int) -> torch.Tensor:
-    """Rank ``rank``'s share of ``range(n)``: every ``world``-th index, padded (by wrapping) to
-    ``ceil(n / world)`` so all ranks hold the same count; :func:`unshard` undoes it."""
-    per = -(-n // world)
-    return torch.arange(rank, per * world, world) % n
-
-
-def unshard(parts: list[torch.Tensor], n: int) -> torch.Tensor:
-    """The rows of ``range(n)`` in order, from every rank's :func:`shard` rows."""
-    return torch.stack(parts, 1).flatten(0, 1)[:n]
-
-
+# --------------------------------------------------------------------------- on-device batches
 class DeviceLoader:
     """Batches of an in-memory :class:`ImageSet`, built and augmented on ``device``.
 

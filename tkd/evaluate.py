@@ -13,7 +13,7 @@ def evaluate_run(run_dir: str | Path, device: str = "auto") -> dict:
     import yaml
 
     from .spec import SpecError, TrainSpec
-    from .train import _inputs, evaluate_model, load_weights, make_loaders, resolve_device
+    from .train import evaluate_model, load_inputs, load_weights, make_loaders, resolve_device
 
     run_dir = Path(run_dir)
     spec_file = run_dir / "spec.yaml"
@@ -25,7 +25,7 @@ def evaluate_run(run_dir: str | Path, device: str = "auto") -> dict:
     spec = TrainSpec.from_dict(d)
     dev = resolve_device(device)
     spec.download = False
-    dataset, num_classes, _, _ = _inputs(spec, torch.device("cpu"))
+    dataset, num_classes, _, _ = load_inputs(spec, torch.device("cpu"))
     model = load_weights(run_dir / "model.pt", spec.arch, num_classes, "model").to(dev)
     _, loader = make_loaders(spec, dataset, dev)
     top1, top5, _ = evaluate_model(model, loader, amp=spec.amp and dev.type == "cuda")

@@ -159,8 +159,7 @@ def evaluate_model(model: torch.nn.Module, loader, amp: bool, ranks: Ranks = Ran
             outs.append(model(_layout(x, amp)).float())
     logits = ranks.gather(torch.cat(outs), loader.n)
     c1, c5 = _topk_correct(logits, loader.labels)
-    n = len(loader.labels)
-    return 100.0 * c1.item() / n, 100.0 * c5.item() / n, logits
+    return 100.0 * c1.item() / loader.n, 100.0 * c5.item() / loader.n, logits
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -237,7 +236,7 @@ def _log(msg: str) -> None:
 def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
     """Run (or resume) one training run and return its metrics.
 
-    Several processes: started here (torch.multiprocessing, one per rank) unless
+    Several processes: started here (one fresh interpreter per rank, :func:`_launch`) unless
     ``torchrun`` already started this one as a rank.
     """
     spec = spec if isinstance(spec, TrainSpec) else TrainSpec.from_dict(spec)
@@ -247,7 +246,7 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
     world = process_count(spec)
     if world == 1:
         return _train(spec, Ranks())
-    _inputs(spec, torch.device("cpu"))  # bad data, teacher or loss: one clear error before any rank starts
+    load_inputs(spec, torch.device("cpu"))  # bad data, teacher or loss: one clear error before any rank starts
     return _launch(spec, world)
 
 
@@ -265,13 +264,13 @@ def process_count(spec: TrainSpec) -> int:
     return n
 
 
-def _inputs(spec: TrainSpec, device: torch.device):
+def load_inputs(spec: TrainSpec, device: torch.device):
     """The data set, class count, frozen teacher and patriarch loss; every bad input fails here."""
     try:
         dataset = tkd_data.load(spec.dataset, spec.data_path, download=spec.download, verify=spec.verify_checksums)
     except FileNotFoundError as err:
         raise SpecError(f"data_path: {err}") from None
-    num_classes = dataset.num_classes if isinstance(dataset, tkd_data.FolderSet) else int(dataset.train.fine.max()) + 1
+    num_classes = dataset.num_classes
     teacher = None
     if spec.generation > 0:
         teacher = load_weights(spec.teacher, spec.arch, num_classes, "teacher").to(device).eval()
@@ -336,7 +335,7 @@ def _run(spec: TrainSpec, ranks: Ranks, device: torch.device) -> dict[str, Any]:
     out_dir = Path(spec.out_dir)
     log = _log if ranks.main else (lambda msg: None)
 
-    dataset, num_classes, teacher, criterion = _inputs(spec, device)
+    dataset, num_classes, teacher, criterion = load_inputs(spec, device)
     model = create(spec.arch, num_classes=num_classes)
     if teacher is not None and spec.student_init == "teacher":
         model.load_state_dict(teacher.state_dict())
@@ -352,7 +351,7 @@ def _run(spec: TrainSpec, ranks: Ranks, device: torch.device) -> dict[str, Any]:
     digest = spec.digest()
     state_file = resume_path(out_dir)
     progress: dict[str, Any] = {"epoch": 0, "step": 0, "history": [], "best": None, "train_seconds": 0.0,
-                                "images": 0, "loss_sum": torch.zeros((), dtype=torch.float64),
+                                "images": 0, "images_total": 0, "loss_sum": torch.zeros((), dtype=torch.float64),
                                 "correct": torch.zeros((), dtype=torch.long)}
     state = _read_state(state_file)
     if state is not None:
@@ -443,7 +442,7 @@ def _run(spec: TrainSpec, ranks: Ranks, device: torch.device) -> dict[str, Any]:
                    "test_top1": math.nan, "test_top5": math.nan, "seconds": seconds,
                    "images_per_s": images / seconds}
             progress["train_seconds"] += seconds
-            progress["images_total"] = progress.get("images_total", 0) + images
+            progress["images_total"] += images
             last = epoch + 1 == spec.epochs
             if last or (epoch + 1) % spec.eval_every == 0:
                 top1, top5, logits = evaluate_model(net, test_loader, amp, ranks)
@@ -468,7 +467,7 @@ def _run(spec: TrainSpec, ranks: Ranks, device: torch.device) -> dict[str, Any]:
         "best_test_top5": progress["best"]["test_top5"],
         "train_loss": final["train_loss"], "epochs": spec.epochs,
         "train_seconds": progress["train_seconds"],
-        "images_per_s": progress.get("images_total", 0) / max(progress["train_seconds"], 1e-9),
+        "images_per_s": progress["images_total"] / max(progress["train_seconds"], 1e-9),
         "num_params": sum(p.numel() for p in net.parameters()),
         "device": str(device) if ranks.world == 1 else f"{ranks.world}x{device.type}",
         "processes": ranks.world, "spec_digest": digest,
@@ -528,6 +527,10 @@ def _launch(spec: TrainSpec, world: int) -> dict[str, Any]:
     import tempfile
 
     port = _free_port()
+    # the ranks import the tkd this process runs, even where it is on sys.path only (Snakemake's
+    # script adapters put the repository there, e.g. under --sdm conda)
+    package_root = str(Path(__file__).resolve().parents[1])
+    pythonpath = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     with tempfile.TemporaryDirectory(prefix="tkd-ranks-") as tmp, _stop_on_signals() as caught:
         reports = [Path(tmp) / f"rank{r}.json" for r in range(world)]
         procs = []
@@ -535,7 +538,7 @@ def _launch(spec: TrainSpec, world: int) -> dict[str, Any]:
         for r in range(world):
             env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(r),
                    "WORLD_SIZE": str(world), "LOCAL_RANK": str(r), "TKD_RANK_REPORT": str(reports[r]),
-                   "TKD_RANK_SPEC": json.dumps(spec.to_dict())}
+                   "TKD_RANK_SPEC": json.dumps(spec.to_dict()), "PYTHONPATH": pythonpath}
             procs.append(subprocess.Popen([sys.executable, "-c", "from tkd.train import _rank_main; _rank_main()"],
                                           env=env))
         forwarded, deadline = 0, None

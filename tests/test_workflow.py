@@ -98,6 +98,8 @@ def write_override(tmp_path, text):
      "grid[0].methods: 'tsd-0.8' is not defined in methods"),
     ("recipes:\n  resnet_cifar: {epochs: 164, batch_size: 128, lr: 0.1, wieght_decay: 0.0005}\n", "wieght_decay"),
     ("methods:\n  ce: {loss: ce, epsilon: 0.1}\n", "epsilon"),
+    ("datasets:\n  ilsvrc2012: {kind: imagefolder, path: null, eval_resize: 200}\n",
+     "datasets.ilsvrc2012.eval_resize: 200 is smaller than image_size 224"),
 ])
 def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, override, needle):
     out = snakemake("-n", "--configfile", write_override(tmp_path, override))

@@ -28,6 +28,10 @@ def _check_config():
     for arch, a in config["archs"].items():
         if a["recipe"] not in config["recipes"]:
             raise ConfigError(f"archs.{arch}.recipe: {a['recipe']!r} is not defined in recipes")
+    for name, ds in config["datasets"].items():
+        if ds["kind"] == "imagefolder" and ds["eval_resize"] < ds["image_size"]:
+            raise ConfigError(f"datasets.{name}.eval_resize: {ds['eval_resize']} is smaller than "
+                              f"image_size {ds['image_size']}; the center crop needs eval_resize >= image_size")
     if config["transfer"]["enabled"] and config["transfer"]["dataset"] not in config["datasets"]:
         raise ConfigError(f"transfer.dataset: {config['transfer']['dataset']!r} is not defined in datasets")
     for i, block in enumerate(config["grid"]):

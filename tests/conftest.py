@@ -14,6 +14,15 @@ def snakemake(*args, cwd=REPO, timeout=900):
                           timeout=timeout)
 
 
+def run_cli(spec_file, *extra, **kw):
+    """``tkd train SPEC`` in a child process, its output unbuffered on one pipe."""
+    import os
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "tkd", "train", str(spec_file), *extra], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **kw)
+
+
 def write_fake_cifar100(root: Path, n_train: int = 200, n_test: int = 100, seed: int = 0) -> Path:
     """A tiny CIFAR-100 in torchvision's exact ``cifar-100-python`` on-disk format."""
     rng = np.random.default_rng(seed)

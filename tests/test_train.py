@@ -1,5 +1,4 @@
 """Training, students, kill-and-resume, and bad input, on the CPU."""
-import os
 import shutil
 import signal
 import subprocess
@@ -10,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, tiny_spec
+from conftest import REPO, run_cli, tiny_spec
 from tkd.spec import SpecError, TrainSpec, load_spec
 from tkd.train import OUTPUTS, NonFiniteLoss, resume_path, train
 
@@ -55,21 +54,15 @@ def test_student_can_start_from_teacher_weights(patriarch, synthetic_npz, tmp_pa
     assert abs(metrics["test_top1"] - teacher_metrics["test_top1"]) < 3.0
 
 
-def _run_cli(spec_file, *extra, **kw):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "tkd", "train", str(spec_file), *extra], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **kw)
-
-
 def test_kill_and_resume_is_bit_identical(synthetic_npz, tmp_path):
     spec = tiny_spec(synthetic_npz, tmp_path / "a", epochs=4, checkpoint_every=10)
     (tmp_path / "a.yaml").write_text(yaml.safe_dump(spec))
     spec["out_dir"] = str(tmp_path / "b")
     (tmp_path / "b.yaml").write_text(yaml.safe_dump(spec))
 
-    assert _run_cli(tmp_path / "a.yaml").wait() == 0
+    assert run_cli(tmp_path / "a.yaml").wait() == 0
 
-    proc = _run_cli(tmp_path / "b.yaml")
+    proc = run_cli(tmp_path / "b.yaml")
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -82,7 +75,7 @@ def test_kill_and_resume_is_bit_identical(synthetic_npz, tmp_path):
     assert resume_path(tmp_path / "b").is_file()
     assert not (tmp_path / "b" / "metrics.json").exists(), "no final outputs from an interrupted run"
 
-    resumed = _run_cli(tmp_path / "b.yaml")
+    resumed = run_cli(tmp_path / "b.yaml")
     out = resumed.stdout.read()
     assert resumed.wait() == 0, out
     assert "resuming" in out
@@ -181,7 +174,7 @@ def test_cli_help_lists_commands():
 
 def test_cli_bad_spec_is_one_clear_error(synthetic_npz, tmp_path):
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(tiny_spec(synthetic_npz, tmp_path / "r")))
-    proc = _run_cli(tmp_path / "s.yaml", "--set", "lam=2")
+    proc = run_cli(tmp_path / "s.yaml", "--set", "lam=2")
     out = proc.stdout.read()
     assert proc.wait() == 2
     assert out.strip().startswith("tkd: error: lam=2") and "Traceback" not in out

@@ -1,12 +1,23 @@
 """How much the harness adds to a dry-run of the paper grid.
 
-Times ``snakemake -n --forceall`` of the real workflow (config.yaml) against a
-bare Snakefile with the same number of jobs per rule and the same chain
+Times ``snakemake -n --forceall`` of the real workflow (config.yaml) against
+bare Snakefiles with the same number of jobs per rule and the same chain
 structure (each generation's training reads the previous one's model), written
-to a temporary folder and measured in the same process run. Prints both times
-and their ratio, and the same as JSON on the last line.
+to a temporary folder and measured interleaved in the same run. Three bare
+baselines split the gap into its parts:
 
-    python benchmarks/dryrun.py [--repeats 5]
+    shell       rules only touch their outputs: the issue's bare Snakefile
+    script      the same, but each rule runs a no-op ``script:`` as tkd's do:
+                Snakemake reads each job's script during a dry-run
+    directives  also every directive kind tkd's rules carry (outputs, params,
+                log, benchmark, resources, conda) with constant values: the
+                rest of the gap, tkd against this, is the harness's own code
+                (config loading and schema validation, grid expansion, input
+                functions)
+
+Prints the times and ratios, and the same as JSON on the last line.
+
+    python benchmarks/dryrun.py [--repeats 7]
 """
 from __future__ import annotations
 
@@ -23,7 +34,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
-BARE = '''
+# A bare Snakefile: the paper grid's jobs and chains (each generation's training reads the
+# previous one's model), nothing of tkd. {train}, {evaluate}, ... are each rule's directives
+# after its input, filled in per baseline by bare_snakefile().
+BARE = """
 CHAINS = {chains}
 CELLS = {cells}
 GENERATIONS = {generations}
@@ -42,27 +56,21 @@ rule paper_tables:
         "bare/summary/runs.csv",
     output:
         "bare/paper/tables.md",
-    shell:
-        "touch {{output}}"
-
+{paper_tables}
 
 rule paper_figures:
     input:
         "bare/summary/runs.csv",
     output:
         "bare/paper/{{cell}}/figures.png",
-    shell:
-        "touch {{output}}"
-
+{paper_figures}
 
 rule compute_figure:
     input:
         "bare/summary/runs.csv",
     output:
         "bare/paper/compute.png",
-    shell:
-        "touch {{output}}"
-
+{compute_figure}
 
 rule aggregate:
     input:
@@ -71,9 +79,7 @@ rule aggregate:
         expand("bare/{{chain}}/transfer.csv", chain=CHAINS),
     output:
         "bare/summary/runs.csv",
-    shell:
-        "touch {{output}}"
-
+{aggregate}
 
 def chain_models(w):
     return [f"bare/{{w.chain}}/gen{{g}}/metrics.json" for g in range(GENERATIONS)]
@@ -82,20 +88,12 @@ def chain_models(w):
 rule evaluate:
     input:
         chain_models,
-    output:
-        "bare/{{chain}}/eval.csv",
-    shell:
-        "touch {{output}}"
-
+{evaluate}
 
 rule transfer:
     input:
         chain_models,
-    output:
-        "bare/{{chain}}/transfer.csv",
-    shell:
-        "touch {{output}}"
-
+{transfer}
 
 def teacher(w):
     g = int(w.g)
@@ -105,11 +103,49 @@ def teacher(w):
 rule train:
     input:
         teacher,
-    output:
-        "bare/{{chain}}/gen{{g}}/metrics.json",
-    shell:
-        "touch {{output}}"
-'''
+{train}
+"""
+
+SUMMARY_RULES = ("paper_tables", "paper_figures", "compute_figure", "aggregate")
+# Each rule's outputs (the summary rules' are in the template) and, for the "directives"
+# baseline, every directive kind tkd's rule carries, with constants for tkd's config lookups.
+OUTPUTS = {
+    **{rule: [] for rule in SUMMARY_RULES},
+    "evaluate": ['"bare/{chain}/eval.csv"', '"bare/{chain}/ensembles.csv"'],
+    "transfer": ['"bare/{chain}/transfer.csv"'],
+    "train": [f'"bare/{{chain}}/gen{{g}}/{name}"' for name in
+              ("metrics.json", "model.pt", "history.csv", "test_logits.npz", "provenance.json", "spec.yaml")],
+}
+DIRECTIVES = {
+    **{rule: ["params:\n        k=5", f'log:\n        "bare/logs/{rule}.log"'] for rule in SUMMARY_RULES},
+    "paper_figures": ["params:\n        k=5", 'log:\n        "bare/logs/paper_figures/{cell}.log"'],
+    "evaluate": ["params:\n        k=5,\n        last=3", 'log:\n        "bare/logs/evaluate/{chain}.log"'],
+    "transfer": ['params:\n        source=lambda w: {"kind": "synthetic", "path": "x"},\n        c=1.0',
+                 'log:\n        "bare/logs/transfer/{chain}.log"', "threads: 1",
+                 "resources:\n        runtime=60,\n        mem_mb=lambda w: 1000,\n"
+                 "        gpu=lambda w: 0,\n        cpus_per_gpu=lambda w: 0"],
+    "train": ['params:\n        spec=lambda w: dict(arch="a", seed=int(w.g), epochs=160, lr=0.1, momentum=0.9,\n'
+              "                            weight_decay=1e-4, batch_size=128, milestones=[80, 120])",
+              'log:\n        "bare/logs/train/{chain}/gen{g}.log"',
+              'benchmark:\n        "bare/benchmarks/train/{chain}/gen{g}.tsv"', "threads: 1",
+              "resources:\n        runtime=lambda w, attempt: 60 * attempt,\n"
+              "        mem_mb=lambda w, attempt: 1000 * attempt,\n"
+              "        gpu=lambda w: 0,\n        cpus_per_gpu=lambda w: 0"],
+}
+BASELINES = ("shell", "script", "directives")
+
+
+def bare_snakefile(baseline: str, chains: list[str], cells: list[str], generations: int) -> str:
+    def block(rule: str) -> str:
+        lines = []
+        if OUTPUTS[rule]:
+            lines.append("output:\n" + "".join(f"        {o},\n" for o in OUTPUTS[rule]).rstrip("\n"))
+        if baseline == "directives":
+            lines += DIRECTIVES[rule] + ['conda:\n        "env.yaml"']
+        lines.append('shell:\n        "touch {output}"' if baseline == "shell" else 'script:\n        "noop.py"')
+        return "".join(f"    {line}\n" for line in lines)
+
+    return BARE.format(chains=chains, cells=cells, generations=generations, **{r: block(r) for r in OUTPUTS})
 
 
 def dry_run_seconds(args: list[str], cwd: Path) -> tuple[float, str]:
@@ -122,15 +158,11 @@ def dry_run_seconds(args: list[str], cwd: Path) -> tuple[float, str]:
     return seconds, proc.stdout
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--bare-script", action="store_true",
-                        help="bare rules run a (no-op) script: as tkd's rules do, instead of shell: touch; "
-                             "shows how much of the gap is Snakemake reading each job's script in a dry-run")
-    args = parser.parse_args()
+def total(out: str) -> int:
+    return int(re.search(r"^total\s+(\d+)", out, re.M).group(1))
 
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
+
+def grid(config: dict) -> tuple[list[str], list[str], int]:
     chains, cells, generations = [], [], None
     for block in config["grid"]:
         # as the workflow does: a block whose data set has a null path (ILSVRC2012 by default) is off
@@ -139,33 +171,47 @@ def main() -> None:
                        for s in block["seeds"]]
             cells += [f"{block['dataset']}/{a}" for a in block["archs"]]
             generations = block["generations"] + 1
+    return chains, cells, generations
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    chains, cells, generations = grid(yaml.safe_load((REPO / "config.yaml").read_text()))
     with tempfile.TemporaryDirectory() as tmp:
-        bare = Path(tmp)
-        snakefile = BARE.format(chains=chains, cells=cells, generations=generations)
-        if args.bare_script:
-            snakefile = snakefile.replace('shell:\n        "touch {output}"', 'script:\n        "noop.py"')
-            (bare / "noop.py").write_text("")
-        (bare / "Snakefile").write_text(snakefile)
-        # interleaved, so a slow spell of a shared machine hits both alike; best of each
-        bare_s, tkd_s = [], []
+        folders = {}
+        for baseline in BASELINES:
+            folders[baseline] = Path(tmp, baseline)
+            folders[baseline].mkdir()
+            (folders[baseline] / "Snakefile").write_text(bare_snakefile(baseline, chains, cells, generations))
+            (folders[baseline] / "noop.py").write_text("")
+            (folders[baseline] / "env.yaml").write_text("dependencies:\n  - python\n")
+        # interleaved, so a slow spell of a shared machine hits every variant alike; best of each
+        seconds = {name: [] for name in ("tkd", *BASELINES)}
+        jobs = {}
         for _ in range(args.repeats):
-            t, out_bare = dry_run_seconds([], bare)
-            bare_s.append(t)
-            t, out_tkd = dry_run_seconds(["--config", f"results={tmp}/results"], REPO)
-            tkd_s.append(t)
-        t_bare, t_tkd = min(bare_s), min(tkd_s)
-    total = lambda out: int(re.search(r"^total\s+(\d+)", out, re.M).group(1))
-    if total(out_tkd) != total(out_bare):
-        sys.exit(f"not comparable: the workflow has {total(out_tkd)} jobs, the bare Snakefile {total(out_bare)}")
-    jobs = len(chains) * generations
-    ratio = t_tkd / t_bare
-    print(f"paper grid: {len(chains)} chains x {generations} generations = {jobs} training jobs, "
-          f"{total(out_tkd)} jobs in all in both")
-    print(f"dry-run, tkd workflow: {t_tkd:.2f} s   bare Snakefile: {t_bare:.2f} s   ratio: {ratio:.2f}x "
-          f"(best of {args.repeats})")
-    print(json.dumps({"jobs_train": jobs, "bare": "script" if args.bare_script else "shell",
-                      "tkd_s": round(t_tkd, 3), "bare_s": round(t_bare, 3),
-                      "ratio": round(ratio, 3), "repeats": args.repeats}))
+            for baseline, folder in folders.items():
+                t, out = dry_run_seconds([], folder)
+                seconds[baseline].append(t)
+                jobs[baseline] = total(out)
+            t, out = dry_run_seconds(["--config", f"results={tmp}/results"], REPO)
+            seconds["tkd"].append(t)
+            jobs["tkd"] = total(out)
+    if len(set(jobs.values())) != 1:
+        sys.exit(f"not comparable: job counts differ: {jobs}")
+    best = {name: min(s) for name, s in seconds.items()}
+    print(f"paper grid: {len(chains)} chains x {generations} generations = {len(chains) * generations} "
+          f"training jobs, {jobs['tkd']} jobs in all in each Snakefile; best of {args.repeats}, interleaved")
+    print(f"  tkd workflow      {best['tkd']:.2f} s")
+    for baseline, what in (("shell", "rules touch their outputs: the issue's bare Snakefile"),
+                           ("script", "rules run a no-op script:, as tkd's do"),
+                           ("directives", "also tkd's outputs, params, log, benchmark, resources, conda")):
+        print(f"  bare, {baseline:<10s} {best[baseline]:.2f} s   tkd / bare = {best['tkd'] / best[baseline]:.2f}x"
+              f"   ({what})")
+    print(json.dumps({"jobs": jobs["tkd"], "repeats": args.repeats, **{f"{k}_s": round(v, 3) for k, v in best.items()},
+                      **{f"ratio_{b}": round(best["tkd"] / best[b], 3) for b in BASELINES}}))
 
 
 if __name__ == "__main__":

@@ -165,6 +165,16 @@ def test_parse_path_imports_no_torch(tmp_path):
     assert "torch" not in imported and "timm" not in imported
 
 
+def test_dry_run_benchmark_compares_like_with_like():
+    """benchmarks/dryrun.py: every bare Snakefile has the paper grid's jobs (it exits non-zero if not)."""
+    out = subprocess.run([sys.executable, "benchmarks/dryrun.py", "--repeats", "1"], cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["jobs"] == expected_counts(yaml.safe_load((REPO / "config.yaml").read_text()))["total"]
+    assert {"ratio_shell", "ratio_script", "ratio_directives"} <= set(result)
+
+
 def test_demo_runs_end_to_end(demo):
     results, out = demo
     runs = pd.read_csv(results / "summary" / "runs.csv")

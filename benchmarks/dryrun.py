@@ -180,6 +180,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: must be at least 1")
 
     chains, cells, generations = grid(yaml.safe_load((REPO / "config.yaml").read_text()))
     with tempfile.TemporaryDirectory() as tmp:

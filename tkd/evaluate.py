@@ -8,7 +8,6 @@ import numpy as np
 
 def evaluate_run(run_dir: str | Path, device: str = "auto") -> dict:
     """Re-evaluate ``run_dir/model.pt`` on the test set its ``spec.yaml`` names."""
-
     import torch
     import yaml
 

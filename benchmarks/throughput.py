@@ -3,11 +3,12 @@
 Standard recipe: a torchvision-style Dataset (PIL image, RandomCrop(32, padding=4),
 RandomHorizontalFlip, ToTensor, Normalize) behind a DataLoader with workers, fp32, plain SGD.
 tkd: the data set lives on the device and is cropped/flipped/normalised there in batched tensor
-ops (tkd.data.DeviceLoader); the step is tkd.train.make_train_step with the trainer's optimizer
+ops (tkd.loaders.DeviceLoader); the step is tkd.runtime.make_train_step with the trainer's optimizer
 (fused SGD on CUDA, foreach on CPU), bf16 autocast and channels_last on CUDA, and torch.compile
 as the trainer chooses it (--compile auto: CUDA graphs on CUDA, eager on CPU). tkd is timed
 eager too, so the gain of compilation shows on its own. All run in this one process; prints
-images/s of each and the ratios, then the same as JSON on the last line (and in --json-out).
+images/s of each and the ratios, and on CUDA the peak GPU memory of each, then the same as JSON
+on the last line (and in --json-out).
 
     python benchmarks/throughput.py --arch resnet56_cifar --batch-size 128
     python benchmarks/throughput.py --arch densenet_bc_100_cifar --batch-size 64
@@ -43,7 +44,10 @@ def standard_loader(images, labels, batch_size, workers, mean, std, pin):
                       pin_memory=pin, persistent_workers=workers > 0)
 
 
-def timed(batches, step, warmup, steps, device, batch_size):
+def timed(batches, step, warmup, steps, device, batch_size, peaks=None, name=None):
+    """Images/s of ``steps`` steps after ``warmup``; the peak GPU memory (MiB) into ``peaks[name]``."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     it = iter(batches)
     for _ in range(warmup):
         step(*next(it))
@@ -54,14 +58,17 @@ def timed(batches, step, warmup, steps, device, batch_size):
         step(*next(it))
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+        if peaks is not None:
+            peaks[name] = max(peaks.get(name, 0), round(torch.cuda.max_memory_allocated(device) / 2**20))
     return steps * batch_size / (time.perf_counter() - t0)
 
 
 def main() -> None:
-    from tkd.data import DeviceLoader, channel_stats, make_synthetic
+    from tkd.archs import create
+    from tkd.data import make_synthetic
+    from tkd.loaders import DeviceLoader, channel_stats
     from tkd.losses import cross_entropy
-    from tkd.models import create
-    from tkd.train import compile_mode, make_optimizer, make_train_step, resolve_device
+    from tkd.runtime import compile_mode, make_optimizer, make_train_step, prepare_model, resolve_device
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="resnet56_cifar")
@@ -79,6 +86,7 @@ def main() -> None:
     n_needed = (args.steps + args.warmup + 11) * args.batch_size  # + the compiled warm-up
     data = make_synthetic(seed=0, train_per_class=max(1, -(-n_needed // 100)), test_per_class=1).train
     mean, std = channel_stats(data.images)
+    peaks: dict[str, int] = {}  # peak GPU memory (MiB) of each variant
 
     def standard():
         torch.manual_seed(0)
@@ -102,22 +110,20 @@ def main() -> None:
 
         loader = standard_loader(data.images, data.fine, args.batch_size, args.workers, mean, std,
                                  device.type == "cuda")
-        return timed(loader, step, args.warmup, args.steps, device, args.batch_size)
+        return timed(loader, step, args.warmup, args.steps, device, args.batch_size, peaks, "standard")
 
     def tkd(mode):
         torch.manual_seed(0)
         amp = device.type == "cuda"
-        model = create(args.arch, num_classes=100).to(device)
-        teacher = create(args.arch, num_classes=100).to(device).eval().requires_grad_(False) if args.student else None
-        if amp:
-            model.to(memory_format=torch.channels_last)
-            if teacher is not None:
-                teacher.to(memory_format=torch.channels_last)
+        model = prepare_model(create(args.arch, num_classes=100), device, amp)
+        teacher = None
+        if args.student:  # as the trainer holds it: frozen, eval mode, same layout
+            teacher = prepare_model(create(args.arch, num_classes=100), device, amp).eval().requires_grad_(False)
         opt = make_optimizer(model, 0.1, 0.9, 1e-4, False, device)
         step = make_train_step(model, opt, None if args.student else cross_entropy, teacher, 0.6, 1.0, amp, mode)
         loader = DeviceLoader(data, args.batch_size, device, mean, std, train=True)
         warmup = args.warmup + (10 if mode else 0)  # compilation and CUDA-graph recording happen here
-        return timed(loader.epoch(0), step, warmup, args.steps, device, args.batch_size)
+        return timed(loader.epoch(0), step, warmup, args.steps, device, args.batch_size, peaks, mode or "eager")
 
     mode = compile_mode(args.compile, device)
     rounds = []  # interleaved, so a slow spell of a shared machine hits every variant alike
@@ -134,7 +140,7 @@ def main() -> None:
               "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "compile": mode or "eager",
               "standard_img_s": round(std_ips, 1), "tkd_eager_img_s": round(eager_ips, 1),
               "tkd_img_s": round(fast_ips, 1), "ratio": round(fast_ips / std_ips, 3), "repeats": args.repeats,
-              "ratio_per_round": [round(f / s, 3) for s, _, f in rounds]}
+              "ratio_per_round": [round(f / s, 3) for s, _, f in rounds], "peak_mib": peaks}
     print(json.dumps(result))
     if args.json_out:
         with open(args.json_out, "w") as f:

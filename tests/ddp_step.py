@@ -1,4 +1,4 @@
-"""One student training step as a DDP rank (run by tests/test_ddp.py through torchrun).
+"""One student training step as a DDP rank (run by tests/test_launch.py through torchrun).
 
 BatchNorm is put in eval mode so that a sample's output does not depend on which
 rank's batch it is in: then 2 ranks must take exactly the step that 1 process takes.
@@ -8,10 +8,11 @@ import sys
 import torch
 import torch.distributed as dist
 
-from tkd.data import DeviceLoader, make_synthetic
+from tkd.archs import create
+from tkd.data import make_synthetic
+from tkd.loaders import DeviceLoader
 from tkd.losses import patriarch_loss
-from tkd.models import create
-from tkd.train import Ranks, make_train_step
+from tkd.runtime import Ranks, make_train_step
 
 
 def step(ranks: Ranks) -> dict:

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
-import torch
 
+from helpers import write_fake_cifar100
 from tkd import data
+from tkd.errors import SpecError
 
 
 def test_synthetic_shapes_labels_and_determinism():
@@ -43,7 +44,7 @@ def test_fake_cifar100_through_torchvision(fake_cifar):
 
 
 def test_fake_cifar100_fails_torchvision_checksum_when_verifying(fake_cifar):
-    with pytest.raises(FileNotFoundError, match="corrupted"):
+    with pytest.raises(SpecError, match="fails torchvision's MD5 check"):
         data.load("cifar100", str(fake_cifar), download=False, verify=True)
 
 
@@ -52,27 +53,43 @@ def test_cifar100_absent_without_download(tmp_path):
         data.load("cifar100", str(tmp_path), download=False)
 
 
-def test_device_loader_augmentation_is_crop_and_flip():
-    img = np.arange(32 * 32 * 3, dtype=np.int64).reshape(1, 32, 32, 3) % 251 + 1  # no zeros
-    d = data.ImageSet(img.astype(np.uint8).repeat(64, 0), np.zeros(64, np.int64), np.zeros(64, np.int64))
-    loader = data.DeviceLoader(d, 64, torch.device("cpu"), [0, 0, 0], [1 / 255] * 3, train=True)
-    (x, _), = list(loader.epoch(0))
-    src = torch.from_numpy(d.images[0]).permute(2, 0, 1).float()
-    padded = torch.nn.functional.pad(src, (4, 4, 4, 4))
-    flips = 0
-    for out in x:
-        windows = [(oy, ox, f) for oy in range(9) for ox in range(9) for f in (0, 1)
-                   if torch.equal(out, (padded[:, oy:oy + 32, ox:ox + 32].flip(-1) if f
-                                        else padded[:, oy:oy + 32, ox:ox + 32]))]
-        assert windows, "every augmented image is a crop (maybe flipped) of the padded image"
-        flips += windows[0][2]
-    assert 0 < flips < 64
 
 
-def test_device_loader_normalises_per_channel():
-    d = data.make_synthetic(seed=0, train_per_class=2, test_per_class=1)
-    mean, std = data.channel_stats(d.train.images)
-    loader = data.DeviceLoader(d.train, 1000, torch.device("cpu"), mean, std, train=False)
-    x = torch.cat([b for b, _ in loader.batches()])
-    assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-4)
-    assert torch.allclose(x.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-3)
+def test_the_data_rule_finds_checks_and_describes_a_set(fake_cifar, imagefolder):
+    m = data.check_source("cifar100", "cifar100", str(fake_cifar), checksums=False)
+    assert (m["train_images"], m["test_images"], m["classes"]) == (200, 100, 100)
+    assert [f["name"] for f in m["files"]] == ["train", "test", "meta"] and "not verified" in m["summary"]
+    m = data.check_source("ilsvrc2012", "imagefolder", str(imagefolder))
+    assert (m["train_images"], m["test_images"], m["classes"]) == (64, 24, 4)
+
+
+def test_the_data_rule_names_the_folder_and_the_config_keys(tmp_path, fake_cifar):
+    with pytest.raises(SpecError) as err:
+        data.check_source("cifar100", "cifar100", str(tmp_path / "data" / "cifar100"))
+    text = str(err.value)
+    assert str(tmp_path / "data" / "cifar100") in text and "cifar-100-python" in text
+    assert "datasets.cifar100.path" in text and "datasets.cifar100.download: true" in text
+    with pytest.raises(SpecError, match="fails torchvision's MD5 check.*datasets.cifar100.path"):
+        data.check_source("cifar100", "cifar100", str(fake_cifar), checksums=True)
+    with pytest.raises(SpecError, match="'ilsvrc2012' is not there.*datasets.ilsvrc2012.path"):
+        data.check_source("ilsvrc2012", "imagefolder", str(tmp_path / "nothing"))
+
+
+def test_cifar10_through_torchvision(tmp_path):
+    """CIFAR-10 (the transfer target) in its own on-disk format: five training batches and a test batch."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        with open(folder / name, "wb") as f:
+            pickle.dump({"data": rng.integers(0, 256, (20, 3072), dtype=np.uint8),
+                         "labels": rng.integers(0, 10, 20).tolist()}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, f)
+    d = data.load("cifar10", str(tmp_path), verify=False)
+    assert d.num_classes == 10 and len(d.train) == 100 and len(d.test) == 20
+    np.testing.assert_array_equal(d.train.coarse, d.train.fine)

@@ -25,9 +25,13 @@ def batch(n=16, c=10, scale=3.0):
     return z, y, torch.tensor(z, dtype=torch.float64, requires_grad=True), torch.tensor(y)
 
 
+def value(terms):
+    return losses.total(terms).item()
+
+
 def test_cross_entropy():
     z, y, tz, ty = batch()
-    assert losses.cross_entropy(tz, ty).item() == pytest.approx(np_ce(z, y), rel=1e-10)
+    assert value(losses.cross_entropy(tz, ty)) == pytest.approx(np_ce(z, y), rel=1e-10)
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.5, 0.9])
@@ -37,7 +41,7 @@ def test_label_smoothing_matches_smoothed_targets(eps):
     q = np.full(z.shape, eps / c)
     q[np.arange(len(y)), y] += 1 - eps
     ref = float(np.mean(-(q * np.log(np_softmax(z))).sum(axis=1)))
-    got = losses.label_smoothing_loss(tz, ty, eps).item()
+    got = value(losses.label_smoothing_loss(tz, ty, eps))
     assert got == pytest.approx(ref, rel=1e-10)
     assert got == pytest.approx(F.cross_entropy(tz, ty, label_smoothing=eps).item(), rel=1e-10)
 
@@ -48,7 +52,9 @@ def test_confidence_penalty(beta):
     p = np_softmax(z)
     entropy = -(p * np.log(p)).sum(axis=1)
     ref = np_ce(z, y) - beta * float(entropy.mean())
-    assert losses.confidence_penalty_loss(tz, ty, beta).item() == pytest.approx(ref, rel=1e-10)
+    terms = losses.confidence_penalty_loss(tz, ty, beta)
+    assert value(terms) == pytest.approx(ref, rel=1e-10)
+    assert terms["ce"].item() == pytest.approx(np_ce(z, y), rel=1e-10), "the named terms are the paper's"
 
 
 @pytest.mark.parametrize("eta,k", [(0.6, 5), (0.7, 2), (0.0, 10), (1.0, 3)])
@@ -58,12 +64,14 @@ def test_tsd_ranks_the_models_own_output(eta, k):
     ranked = -np.sort(-p, axis=1)
     tsd = float(np.mean(ranked[:, 0] - ranked[:, 1:k].mean(axis=1)))
     ref = eta * np_ce(z, y) + (1 - eta) * tsd
-    assert losses.tsd_loss(tz, ty, eta, k).item() == pytest.approx(ref, rel=1e-10)
+    terms = losses.tsd_loss(tz, ty, eta, k)
+    assert value(terms) == pytest.approx(ref, rel=1e-10)
+    assert terms["tsd"].item() == pytest.approx((1 - eta) * tsd, rel=1e-10, abs=1e-12)
 
 
 def test_tsd_gradient_flows_through_picked_probabilities():
     z, y, tz, ty = batch(n=4, c=6)
-    losses.tsd_loss(tz, ty, eta=0.0, k=3).backward()
+    losses.total(losses.tsd_loss(tz, ty, eta=0.0, k=3)).backward()
     # d/dz of p_(1) - mean(p_(2), p_(3)) is nonzero and each row's gradient sums to 0 (softmax)
     g = tz.grad.numpy()
     assert np.abs(g).sum() > 0
@@ -78,8 +86,10 @@ def test_student_loss(lam, t):
     pt, ps = np_softmax(zt / t), np_softmax(zs / t)
     kl = float(np.mean((pt * (np.log(pt) - np.log(ps))).sum(axis=1)))
     ref = lam * np_ce(zs, y) + (1 - lam) * t * t * kl
-    out = losses.student_loss(ts, tt, ty, lam, t)
+    terms = losses.student_loss(ts, tt, ty, lam, t)
+    out = losses.total(terms)
     assert out.item() == pytest.approx(ref, rel=1e-9)
+    assert terms["kl"].item() == pytest.approx((1 - lam) * t * t * kl, rel=1e-9, abs=1e-12)
     out.backward()
     assert tt.grad is None, "the teacher must receive no gradient"
     assert ts.grad is not None
@@ -89,7 +99,7 @@ def test_all_losses_differentiable_and_scalar():
     _, _, tz, ty = batch()
     for fn, kw in [(losses.cross_entropy, {}), (losses.label_smoothing_loss, {"epsilon": 0.1}),
                    (losses.confidence_penalty_loss, {"beta": 0.1}), (losses.tsd_loss, {"eta": 0.6})]:
-        out = fn(tz, ty, **kw)
+        out = losses.total(fn(tz, ty, **kw))
         assert out.shape == ()
         (g,) = torch.autograd.grad(out, tz)
         assert torch.isfinite(g).all()
@@ -113,9 +123,9 @@ def test_out_of_range_parameters_name_themselves(call, name):
 
 def test_patriarch_loss_by_name():
     z, y, tz, ty = batch()
-    assert losses.patriarch_loss("ce")(tz, ty).item() == pytest.approx(np_ce(z, y))
-    assert losses.patriarch_loss("tsd", eta=0.6, k=5)(tz, ty).item() == pytest.approx(
-        losses.tsd_loss(tz, ty, 0.6, 5).item())
+    assert value(losses.patriarch_loss("ce")(tz, ty)) == pytest.approx(np_ce(z, y))
+    assert value(losses.patriarch_loss("tsd", eta=0.6, k=5)(tz, ty)) == pytest.approx(
+        value(losses.tsd_loss(tz, ty, 0.6, 5)))
     with pytest.raises(ValueError, match="loss='kd'"):
         losses.patriarch_loss("kd")
     with pytest.raises(ValueError, match="epsilon"):
@@ -124,3 +134,23 @@ def test_patriarch_loss_by_name():
         losses.patriarch_loss("ls", epsilon=0.1, beta=0.1)
     with pytest.raises(ValueError, match="eta"):
         losses.patriarch_loss("tsd", eta=2.0)
+
+
+def test_the_registry_is_the_one_list_of_losses_and_parameters():
+    """The schema's loss names and parameters equal the registry's (a new loss parameter cannot be
+    dropped silently on its way from config to training)."""
+    import yaml
+
+    from helpers import REPO
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["$defs"]["method"]
+    assert set(schema["properties"]["loss"]["enum"]) == set(losses.PATRIARCH_LOSSES)
+    params = {p for name in losses.PATRIARCH_LOSSES for p in losses.loss_params(name)}
+    student = {"lam", "temperature", "student_init"}
+    assert set(schema["properties"]) == {"loss"} | params | student
+    assert losses.loss_params("tsd") == {"eta": True, "k": False}
+    rules = {rule["if"]["properties"]["loss"]["const"]: rule["then"] for rule in schema["allOf"]}
+    for name in losses.PATRIARCH_LOSSES:
+        required = {p for p, req in losses.loss_params(name).items() if req}
+        assert set(rules[name].get("required", [])) == required, name
+        assert {p for p, v in rules[name]["properties"].items() if v == {"not": {}}} == params - set(losses.loss_params(name))

@@ -1,130 +1,74 @@
-"""The harness's architectures by name, built without importing timm where it is not needed.
+"""The harness's architectures: one registry, configs as data, one :func:`create`.
 
-The CIFAR ResNets are plain torch, so they live here and :func:`create` builds them
-directly: importing timm pulls in torchvision, about 0.4 s of every job's start-up on a small
-CPU (measured; torch.optim imports torch._dynamo, the larger part, anyway). The DenseNets and
-ResNet-18 come from timm through :mod:`tkd.models`, which also registers every architecture in
-timm's registry.
-
-* CIFAR ResNets (He et al. 2016, Sec. 4.2): 3 stages of ``n`` basic blocks with
-  16/32/64 channels and parameter-free option-A shortcuts; depth = 6n + 2.
+Each entry names the builder of its family and that builder's arguments, as timm's
+``default_cfgs`` do. Building a CIFAR ResNet imports no timm (it is plain torch,
+:mod:`tkd.cifar_resnet`); the DenseNets use timm's ``DenseNet`` class and ResNet-18 is
+timm's own, imported only when one is built. :mod:`tkd.models` registers every entry in
+timm's model registry.
 """
 from __future__ import annotations
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+from dataclasses import dataclass, field
 
-__all__ = ["CifarResNet", "CIFAR_RESNETS", "MODELS", "create"]
+__all__ = ["ARCHS", "Arch", "create"]
 
 
-class _Head(nn.Module):
-    """Average pool, dropout, linear: timm's ClassifierHead for this one case (same state-dict keys)."""
-
-    def __init__(self, in_chs: int, num_classes: int, drop_rate: float = 0.0):
-        super().__init__()
-        self.drop = nn.Dropout(drop_rate)
-        self.fc = nn.Linear(in_chs, num_classes) if num_classes else nn.Identity()
-
-    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.drop(x.mean((2, 3)))
-        return x if pre_logits else self.fc(x)
+@dataclass(frozen=True)
+class Arch:
+    family: str  # a key of _BUILDERS
+    args: dict = field(default_factory=dict)  # the family builder's arguments
+    input_size: int = 32  # the resolution the model is built for
+    note: str = ""
 
 
-class BasicBlock(nn.Module):
-    def __init__(self, in_chs: int, out_chs: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_chs, out_chs, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_chs)
-        self.conv2 = nn.Conv2d(out_chs, out_chs, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_chs)
-        # Option A: subsample and zero-pad channels, so shortcuts add no parameters.
-        self.pad = out_chs - in_chs
-        self.stride = stride
-
-    def shortcut(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1 and self.pad == 0:
-            return x
-        x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
-
-
-class CifarResNet(nn.Module):
-    """ResNet-(6n+2) for 32x32 inputs, with timm's model interface."""
-
-    def __init__(self, depth: int = 56, num_classes: int = 100, in_chans: int = 3,
-                 width: int = 16, global_pool: str = "avg", drop_rate: float = 0.0, **kwargs):
-        super().__init__()
-        if global_pool != "avg":
-            raise ValueError(f"global_pool={global_pool!r}: CIFAR ResNets pool by average")
-        if (depth - 2) % 6:
-            raise ValueError(f"depth={depth} must be 6n+2")
-        if kwargs:
-            raise TypeError(f"CifarResNet got unexpected arguments {sorted(kwargs)}")
-        n = (depth - 2) // 6
-        self.num_classes = num_classes
-        self.conv1 = nn.Conv2d(in_chans, width, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(width)
-        stages, chs = [], width
-        for i, out_chs in enumerate((width, 2 * width, 4 * width)):
-            first = BasicBlock(chs, out_chs, stride=2 if i else 1)
-            rest = [BasicBlock(out_chs, out_chs) for _ in range(n - 1)]
-            stages.append(nn.Sequential(first, *rest))
-            chs = out_chs
-        self.stages = nn.Sequential(*stages)
-        self.num_features = chs
-        self.head = _Head(chs, num_classes, drop_rate)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str = "avg") -> None:
-        self.num_classes = num_classes
-        self.head.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stages(F.relu(self.bn1(self.conv1(x))))
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        return self.head(x, pre_logits=pre_logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-
-# name -> CifarResNet arguments
-CIFAR_RESNETS: dict[str, dict] = {
-    "resnet8_cifar": dict(depth=8),  # the tests' model (not in the paper)
-    "resnet8_tiny_cifar": dict(depth=8, width=8),  # the offline demo's CPU model (not in the paper)
-    "resnet20_cifar": dict(depth=20),
-    "resnet32_cifar": dict(depth=32),
-    "resnet56_cifar": dict(depth=56),
-    "resnet110_cifar": dict(depth=110),
-}
-
-# name -> input resolution the model is built for; the harness accepts only these.
-MODELS: dict[str, int] = {
-    **{name: 32 for name in CIFAR_RESNETS},
-    "densenet_bc_100_cifar": 32,
-    "densenet_bc_190_cifar": 32,
-    "resnet18": 224,
+ARCHS: dict[str, Arch] = {
+    "resnet8_cifar": Arch("cifar_resnet", dict(depth=8), note="the tests' model (not in the paper)"),
+    "resnet8_tiny_cifar": Arch("cifar_resnet", dict(depth=8, width=8), note="the offline demo's CPU model"),
+    "resnet20_cifar": Arch("cifar_resnet", dict(depth=20)),
+    "resnet32_cifar": Arch("cifar_resnet", dict(depth=32)),
+    "resnet56_cifar": Arch("cifar_resnet", dict(depth=56)),
+    "resnet110_cifar": Arch("cifar_resnet", dict(depth=110)),
+    "densenet_bc_100_cifar": Arch("densenet_cifar", dict(growth_rate=12, depth=100), note="DenseNet-BC, k=12"),
+    "densenet_bc_190_cifar": Arch("densenet_cifar", dict(growth_rate=40, depth=190), note="DenseNet-BC, k=40"),
+    # torchvision's (and He et al.'s) initialisation: timm's default zero-initialises the last
+    # BatchNorm of every block, a later trick the paper's ResNet-18 baseline did not use
+    "resnet18": Arch("timm", dict(zero_init_last=False), input_size=224, note="ILSVRC2012"),
 }
 
 
-def create(name: str, num_classes: int, **kwargs) -> nn.Module:
+def _cifar_resnet(num_classes: int, **kwargs):
+    from .cifar_resnet import CifarResNet
+
+    return CifarResNet(num_classes=num_classes, **kwargs)
+
+
+def _densenet_cifar(num_classes: int, growth_rate: int, depth: int, **kwargs):
+    """DenseNet-BC on CIFAR (Huang et al. 2017): timm's DenseNet (bottleneck, compression 0.5) with
+    the CIFAR stem, a 3x3 stride-1 convolution to 2k channels and no stem norm or pool."""
+    import torch.nn as nn
+    from timm.models.densenet import DenseNet
+
+    n = (depth - 4) // 6  # bottleneck layers per block: 2 convs each, 3 blocks
+    model = DenseNet(growth_rate=growth_rate, block_config=(n, n, n), num_classes=num_classes, **kwargs)
+    model.features.conv0 = nn.Conv2d(model.in_chans, 2 * growth_rate, 3, 1, 1, bias=False)
+    model.features.norm0 = nn.Identity()
+    model.features.pool0 = nn.Identity()
+    return model
+
+
+def _timm(num_classes: int, name: str, **kwargs):
+    import timm
+
+    return timm.create_model(name, pretrained=False, num_classes=num_classes, **kwargs)
+
+
+_BUILDERS = {"cifar_resnet": _cifar_resnet, "densenet_cifar": _densenet_cifar, "timm": _timm}
+
+
+def create(name: str, num_classes: int, **kwargs):
     """Build an architecture of the harness by name, randomly initialised."""
-    if name not in MODELS:
-        raise ValueError(f"arch={name!r} is unknown; choose one of {sorted(MODELS)}")
-    if name in CIFAR_RESNETS:
-        return CifarResNet(num_classes=num_classes, **CIFAR_RESNETS[name], **kwargs)
-    from .models import create as timm_create
-
-    return timm_create(name, num_classes, **kwargs)
+    if name not in ARCHS:
+        raise ValueError(f"arch={name!r} is unknown; choose one of {sorted(ARCHS)}")
+    arch = ARCHS[name]
+    extra = dict(name=name) if arch.family == "timm" else {}
+    return _BUILDERS[arch.family](num_classes, **extra, **{**arch.args, **kwargs})

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 
@@ -19,7 +18,7 @@ def _plt():
 
 
 def save(fig, paths: list[str | Path]) -> None:
-    from .io import atomic_path
+    from .files import atomic_path
 
     for path in paths:
         suffix = Path(path).suffix
@@ -52,18 +51,17 @@ def accuracy_vs_generation(runs: pd.DataFrame, reported: pd.DataFrame, paths) ->
     plt.close(fig)
 
 
-def top1_probability(logit_files: list[str], runs: pd.DataFrame) -> pd.DataFrame:
-    """Per test image of each listed run: the largest softmax probability (how peaked the model is)."""
+def top1_probability(logit_files: list[str], runs: list[dict]) -> pd.DataFrame:
+    """Per test image of each listed run (``runs``: the keys of each file's run, in order): the
+    largest softmax probability, i.e. how peaked the model is."""
+    from .files import read_npz
+    from .measures import softmax
+
     frames = []
-    for f in logit_files:
-        parts = Path(f).parts
-        method, seed, gen = parts[-4], int(parts[-3][4:]), int(parts[-2][3:])
-        with np.load(f) as z:
-            x = z["logits"].astype(np.float64)
-        x -= x.max(axis=1, keepdims=True)
-        p = np.exp(x)
-        p /= p.sum(axis=1, keepdims=True)
-        frames.append(pd.DataFrame({"method": method, "seed": seed, "generation": gen, "p_top1": p.max(axis=1)}))
+    for f, run in zip(logit_files, runs, strict=True):
+        p = softmax(read_npz(f, ("logits",), "test logits")["logits"])
+        frames.append(pd.DataFrame({"method": run["method"], "seed": run["seed"], "generation": run["generation"],
+                                    "p_top1": p.max(axis=1)}))
     return pd.concat(frames, ignore_index=True)
 
 

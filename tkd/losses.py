@@ -1,26 +1,45 @@
-"""The paper's training objectives.
+"""The paper's training objectives, each returning its named terms.
 
-All functions take raw logits ``(N, C)`` and integer targets ``(N,)`` and return
-the batch mean. Names follow the paper: the *patriarch* (generation 0) is
-trained with one of :data:`PATRIARCH_LOSSES`; every later generation is a
-*student* trained with :func:`student_loss` against the frozen generation m-1.
+Every loss takes raw logits ``(N, C)`` and integer targets ``(N,)`` and returns a
+dict of batch-mean terms whose sum is the objective (:func:`total`), so a trainer
+can log the CE and the KL of Eq. 2, or the CE and the TSD of Eq. 3, apart.
+
+The *patriarch* (generation 0) learns with one of :data:`PATRIARCH_LOSSES`, the
+one list of losses: a loss is registered with :func:`patriarch` and its
+parameters are the keyword arguments of its signature (those without a default
+are required). Every later generation is a *student* trained with
+:func:`student_loss` against the frozen generation m-1.
 """
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-__all__ = [
-    "cross_entropy",
-    "label_smoothing_loss",
-    "confidence_penalty_loss",
-    "tsd_loss",
-    "student_loss",
-    "PATRIARCH_LOSSES",
-    "patriarch_loss",
-]
+__all__ = ["PATRIARCH_LOSSES", "patriarch", "loss_params", "patriarch_loss", "student_loss", "total",
+           "cross_entropy", "label_smoothing_loss", "confidence_penalty_loss", "tsd_loss"]
+
+Terms = dict[str, torch.Tensor]
+PATRIARCH_LOSSES: dict[str, Callable[..., Terms]] = {}
+
+
+def patriarch(name: str):
+    """Register a patriarch loss under its config name (``methods.<m>.loss``)."""
+    def register(fn: Callable[..., Terms]) -> Callable[..., Terms]:
+        PATRIARCH_LOSSES[name] = fn
+        return fn
+    return register
+
+
+def total(terms: Terms) -> torch.Tensor:
+    """The objective: the sum of the terms, in their order."""
+    values = iter(terms.values())
+    out = next(values)
+    for v in values:
+        out = out + v
+    return out
 
 
 def _check(name: str, value: float, ok: bool, rule: str) -> None:
@@ -28,26 +47,30 @@ def _check(name: str, value: float, ok: bool, rule: str) -> None:
         raise ValueError(f"{name}={value!r} is out of range: {rule}")
 
 
-def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+@patriarch("ce")
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> Terms:
     """Eq. 1: one-hot cross-entropy, ``-log p_y``."""
-    return F.cross_entropy(logits, target)
+    return {"ce": F.cross_entropy(logits, target)}
 
 
-def label_smoothing_loss(logits: torch.Tensor, target: torch.Tensor, epsilon: float) -> torch.Tensor:
+@patriarch("ls")
+def label_smoothing_loss(logits: torch.Tensor, target: torch.Tensor, epsilon: float) -> Terms:
     """CE against ``(1-eps)*onehot + eps/C`` (Szegedy et al. 2016)."""
     _check("epsilon", epsilon, 0.0 <= epsilon < 1.0, "0 <= epsilon < 1")
-    return F.cross_entropy(logits, target, label_smoothing=float(epsilon))
+    return {"ce": F.cross_entropy(logits, target, label_smoothing=float(epsilon))}
 
 
-def confidence_penalty_loss(logits: torch.Tensor, target: torch.Tensor, beta: float) -> torch.Tensor:
+@patriarch("cp")
+def confidence_penalty_loss(logits: torch.Tensor, target: torch.Tensor, beta: float) -> Terms:
     """CE minus ``beta`` times the entropy of the prediction (Pereyra et al. 2017)."""
     _check("beta", beta, beta >= 0.0, "beta >= 0")
     log_p = F.log_softmax(logits, dim=1)
     entropy = -(log_p.exp() * log_p).sum(dim=1).mean()
-    return F.nll_loss(log_p, target) - beta * entropy
+    return {"ce": F.nll_loss(log_p, target), "entropy": -(beta * entropy)}
 
 
-def tsd_loss(logits: torch.Tensor, target: torch.Tensor, eta: float, k: int = 5) -> torch.Tensor:
+@patriarch("tsd")
+def tsd_loss(logits: torch.Tensor, target: torch.Tensor, eta: float, k: int = 5) -> Terms:
     """Eq. 3, the tolerant teacher: ``eta*CE + (1-eta)*(p_(1) - mean(p_(2..k)))``.
 
     The ranking is of the model's own output, so the top score need not be the
@@ -61,16 +84,11 @@ def tsd_loss(logits: torch.Tensor, target: torch.Tensor, eta: float, k: int = 5)
     log_p = F.log_softmax(logits, dim=1)
     top = log_p.exp().topk(int(k), dim=1).values
     tsd = (top[:, 0] - top[:, 1:].mean(dim=1)).mean()
-    return eta * F.nll_loss(log_p, target) + (1.0 - eta) * tsd
+    return {"ce": eta * F.nll_loss(log_p, target), "tsd": (1.0 - eta) * tsd}
 
 
-def student_loss(
-    student_logits: torch.Tensor,
-    teacher_logits: torch.Tensor,
-    target: torch.Tensor,
-    lam: float,
-    temperature: float = 1.0,
-) -> torch.Tensor:
+def student_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, target: torch.Tensor,
+                 lam: float, temperature: float = 1.0) -> Terms:
     """Eq. 2: ``lam*CE + (1-lam)*T^2*KL(p_teacher/T || p_student/T)``.
 
     The teacher is a fixed target: no gradient reaches it.
@@ -79,26 +97,18 @@ def student_loss(
     _check("temperature", temperature, temperature > 0.0, "temperature > 0")
     t = float(temperature)
     ce = F.cross_entropy(student_logits, target)
-    kl = F.kl_div(
-        F.log_softmax(student_logits / t, dim=1),
-        F.log_softmax(teacher_logits.detach() / t, dim=1),
-        reduction="batchmean",
-        log_target=True,
-    )
-    return lam * ce + (1.0 - lam) * t * t * kl
+    kl = F.kl_div(F.log_softmax(student_logits / t, dim=1), F.log_softmax(teacher_logits.detach() / t, dim=1),
+                  reduction="batchmean", log_target=True)
+    return {"ce": lam * ce, "kl": (1.0 - lam) * t * t * kl}
 
 
-# name -> (function, the parameters it takes)
-PATRIARCH_LOSSES: dict[str, tuple[Callable[..., torch.Tensor], tuple[str, ...]]] = {
-    "ce": (cross_entropy, ()),
-    "ls": (label_smoothing_loss, ("epsilon",)),
-    "cp": (confidence_penalty_loss, ("beta",)),
-    "tsd": (tsd_loss, ("eta", "k")),
-}
-_REQUIRED = {"ce": (), "ls": ("epsilon",), "cp": ("beta",), "tsd": ("eta",)}
+def loss_params(name: str) -> dict[str, bool]:
+    """The parameters of a patriarch loss, from its signature: name -> required."""
+    params = list(inspect.signature(PATRIARCH_LOSSES[name]).parameters.values())[2:]  # after logits, target
+    return {p.name: p.default is inspect.Parameter.empty for p in params}
 
 
-def patriarch_loss(name: str, num_classes: int = 1000, **params) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def patriarch_loss(name: str, num_classes: int = 1000, **params) -> Callable[[torch.Tensor, torch.Tensor], Terms]:
     """The patriarch's loss chosen by config name, with its parameters bound.
 
     Parameters are checked now (against ``num_classes`` where they depend on it),
@@ -108,17 +118,16 @@ def patriarch_loss(name: str, num_classes: int = 1000, **params) -> Callable[[to
     """
     if name not in PATRIARCH_LOSSES:
         raise ValueError(f"loss={name!r} is unknown; choose one of {sorted(PATRIARCH_LOSSES)}")
-    fn, allowed = PATRIARCH_LOSSES[name]
+    fn, allowed = PATRIARCH_LOSSES[name], loss_params(name)
     extra = sorted(set(params) - set(allowed))
     if extra:
         raise ValueError(f"loss {name!r} takes no parameter {extra[0]!r}; it takes {list(allowed) or 'none'}")
-    missing = [p for p in _REQUIRED[name] if p not in params]
+    missing = [p for p, required in allowed.items() if required and p not in params]
     if missing:
         raise ValueError(f"loss {name!r} needs parameter {missing[0]!r}")
-    probe = torch.zeros(1, num_classes)
-    fn(probe, torch.zeros(1, dtype=torch.long), **params)
+    fn(torch.zeros(1, num_classes), torch.zeros(1, dtype=torch.long), **params)  # the range checks
 
-    def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def loss(logits: torch.Tensor, target: torch.Tensor) -> Terms:
         return fn(logits, target, **params)
 
     loss.__name__ = f"{name}_loss"

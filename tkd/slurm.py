@@ -10,9 +10,6 @@ import getpass
 import shutil
 import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
-
-import yaml
 
 
 @dataclass
@@ -32,26 +29,13 @@ def _run(*cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run(list(cmd), capture_output=True, text=True, timeout=60)
 
 
-def _merge(base: dict, over: dict) -> dict:
-    for k, v in over.items():
-        base[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-    return base
-
-
 def training_requests(configfiles: list[str]) -> list[dict]:
     """One sbatch request per architecture of the enabled grid, as the train rule asks for it."""
-    from .spec import SpecError
+    from .config import load
+    from .grid import archs_used
 
-    config: dict = {}
-    for f in configfiles:
-        if not Path(f).is_file():
-            raise SpecError(f"--configfile {f!r} does not exist")
-        _merge(config, yaml.safe_load(Path(f).read_text()) or {})
-    defaults = {"runtime": 240, "mem_mb": 16000, "gpu": 1, "cpus_per_gpu": 4}
-    datasets = config.get("datasets", {})
-    on = lambda b: b.get("enabled", True) and datasets.get(b["dataset"], {}).get("path", "") is not None
-    archs = {a for b in config.get("grid", []) if on(b) for a in b["archs"]}
-    return [dict(defaults, **config["archs"][a].get("resources", {}), arch=a) for a in sorted(archs)]
+    config = load(configfiles)
+    return [dict(config["archs"][a]["resources"], arch=a) for a in archs_used(config)]
 
 
 def sbatch_args(req: dict, partition: str | None, account: str | None, gpu_model: str | None) -> list[str]:

@@ -3,6 +3,12 @@
 A spec is plain data (YAML, a dict, or the params of a Snakemake rule). Every
 field is checked before any work starts, and each problem is one error that
 names the offending key.
+
+Fields are of two kinds, marked once here: those that shape the result (the
+default) and those that only say *how* a job runs (``how=True``: where it
+writes, on which device, with how many threads or processes, compiled or not,
+how often it checkpoints). The resume digest, the workflow's rule params and
+the job adapter all derive from :data:`RESULT_FIELDS` and :data:`HOW_FIELDS`.
 """
 from __future__ import annotations
 
@@ -16,30 +22,33 @@ from typing import Any
 
 import yaml
 
-__all__ = ["TrainSpec", "SpecError", "load_spec", "parse_set"]
+from .errors import SpecError
+
+__all__ = ["TrainSpec", "SpecError", "load_spec", "parse_set", "RESULT_FIELDS", "HOW_FIELDS", "switch"]
 
 
-class SpecError(ValueError):
-    """A spec that cannot run; the message names the key or file at fault."""
+def _how(default: Any) -> Any:
+    """A field that says how a job runs, not what it computes: outside the digest, no rerun."""
+    return field(default=default, metadata={"how": True})
 
 
 @dataclass
 class TrainSpec:
-    # what
+    # the data and the model; out_dir says only where the run is written
     dataset: str  # synthetic | cifar100 | cifar10 | imagefolder
     data_path: str  # synthetic: the .npz file; cifar100: the folder holding cifar-100-python/;
     # imagefolder: the folder holding train/ and val/ (ILSVRC2012)
     arch: str
-    out_dir: str
+    out_dir: str = field(metadata={"how": True})
     download: bool = False  # cifar100 only
     verify_checksums: bool = True  # cifar100 only; off only for hand-made test files
     image_size: int = 224  # imagefolder: RandomResizedCrop / center-crop size
     eval_resize: int = 256  # imagefolder: evaluation images are resized to this, then center-cropped
     # generation 0 is the patriarch; m >= 1 a student of generation m-1
     generation: int = 0
-    teacher: str | None = None  # the teacher's model.pt, for generation >= 1
-    loss: str = "ce"  # the patriarch's loss: ce | ls | cp | tsd
-    loss_params: dict = field(default_factory=dict)  # epsilon | beta | eta, k
+    teacher: str | None = None  # the teacher's model.pt, for generation >= 1 (its bytes enter the digest)
+    loss: str = "ce"  # the patriarch's loss: a name of tkd.losses.PATRIARCH_LOSSES
+    loss_params: dict = field(default_factory=dict)  # its parameters (epsilon | beta | eta, k)
     lam: float = 0.6  # students: weight of CE against KL to the teacher (Eq. 2)
     temperature: float = 1.0
     student_init: str = "random"  # random | teacher
@@ -53,20 +62,24 @@ class TrainSpec:
     weight_decay: float = 1e-4
     momentum: float = 0.9
     nesterov: bool = False
-    # how
+    # execution; the fields marked _how (how the job runs) stay out of the digest
     seed: int = 0  # with the generation, fixes init, data order and augmentation
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = True  # bf16 autocast and channels_last on CUDA; ignored on CPU
-    compile: str = "auto"  # torch.compile the step: auto (CUDA only, with CUDA graphs) | on | off
+    device: str = _how("auto")  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast and channels_last for training on CUDA; ignored on CPU
+    compile: str = _how("auto")  # torch.compile the step: auto (CUDA only, with CUDA graphs) | on | off
     deterministic: bool = False
-    checkpoint_every: int = 1  # epochs between resume states
+    checkpoint_every: int = _how(1)  # epochs between resume states
     eval_every: int = 1  # epochs between test evaluations (the last is always evaluated)
-    threads: int = 0  # CPU threads for torch (split over processes); 0 keeps torch's default
-    processes: int = 0  # DDP processes; 0: one per visible CUDA device (so all GPUs of a SLURM job), 1 on CPU
-    workers: int | None = None  # imagefolder: DataLoader workers per process; None: the CPUs per process - 1
+    threads: int = _how(0)  # CPU threads for torch (split over processes); 0 keeps torch's default
+    processes: int = _how(0)  # DDP processes; 0: one per visible CUDA device (all GPUs of a SLURM job), 1 on CPU
+    workers: int | None = _how(None)  # imagefolder: DataLoader workers per process; None: CPUs per process - 1
+
+    def __post_init__(self) -> None:
+        self.compile = switch(self.compile, "compile", auto=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainSpec":
+        """A validated spec; the keys are the fields, unknown or missing ones are one error."""
         if not isinstance(data, dict):
             raise SpecError(f"a spec must be a mapping, not {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -86,20 +99,17 @@ class TrainSpec:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        """A hash of everything that shapes the result (not where it is written)."""
-        d = self.to_dict()
-        for key in ("out_dir", "checkpoint_every", "device", "threads", "processes", "workers", "compile"):
-            d.pop(key)
+        """A hash of every field that shapes the result (:data:`RESULT_FIELDS`); the teacher by content."""
+        d = {k: v for k, v in self.to_dict().items() if k in RESULT_FIELDS}
         if self.teacher:
             d["teacher"] = _file_sha256(self.teacher)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------------ checks
     def validate(self) -> None:
-        """Check every field; file contents (teacher weights) are checked by the trainer."""
+        """Check every value (no file is opened: see :meth:`check_files`)."""
+        from .archs import ARCHS
         from .data import DATASET_KINDS
-        from .losses import patriarch_loss
-        from .archs import MODELS
 
         def need(ok: bool, key: str, rule: str) -> None:
             if not ok:
@@ -112,21 +122,14 @@ class TrainSpec:
             return isinstance(v, (int, float)) and not isinstance(v, bool)
 
         need(self.dataset in DATASET_KINDS, "dataset", f"choose one of {list(DATASET_KINDS)}")
-        need(self.arch in MODELS, "arch", f"choose one of {sorted(MODELS)}")
+        need(self.arch in ARCHS, "arch", f"choose one of {sorted(ARCHS)}")
         need(isinstance(self.data_path, str) and bool(self.data_path), "data_path", "a path")
-        if not (self.download and self.dataset == "cifar100") and not os.path.exists(self.data_path):
-            raise SpecError(f"data_path={self.data_path!r} does not exist")
         need(is_int(self.generation) and self.generation >= 0, "generation", "an integer >= 0")
-        if self.generation == 0:
-            try:
-                patriarch_loss(self.loss, **(self.loss_params or {}))
-            except ValueError as err:
-                raise SpecError(f"loss: {err}") from None
-        else:
+        if self.generation > 0:
             need(bool(self.teacher), "teacher", f"generation {self.generation} needs the model of "
                  f"generation {self.generation - 1} as its teacher")
-            if not os.path.isfile(self.teacher):
-                raise SpecError(f"teacher={self.teacher!r} does not exist")
+        need(isinstance(self.loss, str), "loss", "a loss name")
+        need(isinstance(self.loss_params, dict), "loss_params", "a mapping of parameter names to values")
         need(is_num(self.lam) and 0 <= self.lam <= 1, "lam", "0 <= lam <= 1")
         need(is_num(self.temperature) and self.temperature > 0, "temperature", "temperature > 0")
         need(self.student_init in ("random", "teacher"), "student_init", "random or teacher")
@@ -143,7 +146,6 @@ class TrainSpec:
         need(is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0")
         need(isinstance(self.device, str) and (self.device in ("auto", "cpu", "cuda")
              or self.device.startswith("cuda:")), "device", "auto, cpu, cuda or cuda:N")
-        need(self.compile in ("auto", "on", "off"), "compile", "auto, on or off")
         need(is_int(self.checkpoint_every) and self.checkpoint_every >= 1, "checkpoint_every", ">= 1")
         need(is_int(self.eval_every) and self.eval_every >= 1, "eval_every", ">= 1")
         need(is_int(self.threads) and self.threads >= 0, "threads", "an integer >= 0")
@@ -153,12 +155,37 @@ class TrainSpec:
         need(is_int(self.eval_resize) and self.eval_resize >= self.image_size, "eval_resize", ">= image_size")
         need(is_int(self.lr_reference_batch) and self.lr_reference_batch >= 0, "lr_reference_batch", "an integer >= 0")
 
+    def check_files(self) -> None:
+        """The data and the teacher are there (their contents are checked when they are loaded)."""
+        if not (self.download and self.dataset == "cifar100") and not os.path.exists(self.data_path):
+            raise SpecError(f"data_path={self.data_path!r} does not exist")
+        if self.generation > 0 and not os.path.isfile(self.teacher):
+            raise SpecError(f"teacher={self.teacher!r} does not exist")
+
     def scaled_lr(self) -> float:
         """The lr of this batch size (the linear scaling rule when ``lr_reference_batch`` is set)."""
         return self.lr * self.batch_size / self.lr_reference_batch if self.lr_reference_batch else self.lr
 
     def milestone_epochs(self) -> list[int]:
         return sorted({max(1, round(m * self.epochs)) for m in self.lr_milestones})
+
+
+HOW_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSpec) if f.metadata.get("how"))
+RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSpec) if not f.metadata.get("how"))
+
+_ON, _OFF = ("on", "true", "yes"), ("off", "false", "no")
+
+
+def switch(value: Any, key: str, auto: bool = False) -> str:
+    """An on/off value as users write it (YAML reads ``off`` as false): "on", "off" or "auto"."""
+    word = str(value).strip().lower() if not isinstance(value, bool) else ("true" if value else "false")
+    if word in _ON:
+        return "on"
+    if word in _OFF:
+        return "off"
+    if auto and word == "auto":
+        return "auto"
+    raise SpecError(f"{key}={value!r} is invalid: choose {'auto, ' if auto else ''}on or off")
 
 
 def _file_sha256(path: str) -> str:
@@ -181,13 +208,11 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def load_spec(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainSpec:
-    path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"spec file {str(path)!r} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise SpecError(f"spec file {str(path)!r} is not valid YAML: {err}") from None
+    from .files import read_yaml
+
+    data = read_yaml(path, "spec file")
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         raise SpecError(f"spec file {str(path)!r} must hold a mapping")
     data.update(overrides or {})

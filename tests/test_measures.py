@@ -1,9 +1,8 @@
-"""Secondary-information measures and ensembles on hand-made logits, answers worked out by hand."""
+"""Secondary-information measures, test halves and ensembles on hand-made logits, answers worked out by hand."""
 import numpy as np
 import pytest
 
-from tkd.analysis import chain_ensembles, ensemble_accuracy
-from tkd.evaluate import logit_measures
+from tkd.measures import chain_ensembles, ensemble_accuracy, logit_measures, split_halves, topk_accuracy
 
 SUPER = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])  # 10 classes, 2 superclasses of 5
 
@@ -32,6 +31,7 @@ def test_measures_k3_with_a_tie():
     assert m["secondary_mass"] == pytest.approx((.3 + .4) / 2)
     assert m["secondary_in_superclass"] == pytest.approx((.2 + .3) / (.3 + .4))
     assert m["mean_top1_prob"] == pytest.approx((.6 + .5) / 2)
+    assert m["top1_a"] == 50.0 and np.isnan(m["top1_b"]), "one image per class: both in half a, half b empty"
 
 
 def test_k_larger_than_a_superclass():
@@ -41,20 +41,44 @@ def test_k_larger_than_a_superclass():
     assert m["secondary_mass"] == pytest.approx(.4, abs=1e-9)
 
 
+def test_halves_split_every_class_in_two():
+    fine = np.array([3, 3, 1, 3, 1, 3, 2])
+    half = split_halves(fine)
+    np.testing.assert_array_equal(half, [0, 1, 0, 0, 1, 1, 0])
+    rng = np.random.default_rng(0)
+    fine = rng.integers(0, 100, 10_000)
+    half = split_halves(fine)
+    counts = np.bincount(fine[half == 0], minlength=100) - np.bincount(fine[half == 1], minlength=100)
+    assert set(counts) <= {0, 1}, "each class splits evenly (odd counts: one more in half a)"
+
+
+def test_half_accuracies_average_to_the_whole():
+    rng = np.random.default_rng(1)
+    fine = np.repeat(np.arange(10), 20)
+    logits = rng.normal(size=(200, 10)) + 2 * np.eye(10)[fine]
+    m = logit_measures(logits, fine, SUPER[fine], class_coarse=SUPER)
+    assert (m["top1_a"] + m["top1_b"]) / 2 == pytest.approx(m["top1"])
+    assert (m["top5_a"] + m["top5_b"]) / 2 == pytest.approx(m["top5"])
+
+
 def test_ensemble_of_identical_models_is_the_model():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(50, 10))
     y = rng.integers(0, 10, 50)
     single = logit_measures(z, y, SUPER[y], class_coarse=SUPER)
-    assert ensemble_accuracy([z, z, z], y) == (single["top1"], single["top5"])
+    ens = ensemble_accuracy([z, z, z], y)
+    assert (ens["top1"], ens["top5"]) == (single["top1"], single["top5"])
 
 
-def test_ensemble_averages_probabilities_not_logits():
-    # model 1 is sure of class 0; model 2 mildly prefers class 1: the average of probabilities picks 0
-    z1 = np.log(np.array([[0.98] + [0.02 / 9] * 9]))
-    z2 = np.log(np.array([[0.3, 0.4] + [0.3 / 8] * 8]))
-    assert ensemble_accuracy([z1, z2], np.array([0]))[0] == 100.0
-    assert ensemble_accuracy([z2], np.array([0]))[0] == 0.0
+def test_ensemble_averages_probabilities_not_logits_or_log_probabilities():
+    """Two models 90:10 on class 0 and one certain of class 1: the mean probability picks class 0
+    (0.6 against 0.4); the mean logit and the mean log-probability pick class 1."""
+    sure_1 = np.array([[-100.0, 0.0] + [-200.0] * 8])
+    mild_0 = np.log(np.array([[0.9, 0.1] + [1e-90] * 8]))
+    y = np.array([0])
+    assert ensemble_accuracy([mild_0, mild_0, sure_1], y)["top1"] == 100.0
+    assert np.mean([mild_0, mild_0, sure_1], axis=0).argmax() == 1, "the case tells the averages apart"
+    assert ensemble_accuracy([sure_1], y)["top1"] == 0.0
 
 
 def test_chain_ensembles_first_m_and_last_k():
@@ -65,29 +89,5 @@ def test_chain_ensembles_first_m_and_last_k():
     assert table[table.kind == "first"].generations.tolist() == ["0-0", "0-1", "0-2", "0-3"]
     assert table[table.kind == "last"].generations.tolist() == ["2-3", "1-3"]  # k = 9 does not fit
     patriarch = table.iloc[0]
-    assert (patriarch.top1, patriarch.top5) == ensemble_accuracy([chain[0]], y)
-
-
-def test_linear_probe_on_separable_features_is_perfect():
-    from tkd.transfer import linear_probe
-
-    rng = np.random.default_rng(0)
-    centers = rng.normal(0, 10, (4, 16))
-    y_train, y_test = rng.integers(0, 4, 200), rng.integers(0, 4, 100)
-    x_train = centers[y_train] + rng.normal(0, 0.5, (200, 16))
-    x_test = centers[y_test] + rng.normal(0, 0.5, (100, 16))
-    assert linear_probe(x_train, y_train, x_test, y_test) == 100.0
-    # and on pure noise it is near chance: the probe cannot invent structure
-    assert linear_probe(rng.normal(size=(200, 16)), y_train, rng.normal(size=(100, 16)), y_test) < 50.0
-
-
-def test_penultimate_features_of_a_model():
-    import torch
-
-    from tkd.models import create
-    from tkd.transfer import features
-
-    model = create("resnet8_cifar", num_classes=100)
-    images = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), dtype=np.uint8)
-    f = features(model, images, [0.5] * 3, [0.25] * 3, torch.device("cpu"))
-    assert f.shape == (10, model.num_features) == (10, 64)
+    assert (patriarch.top1, patriarch.top5) == topk_accuracy(chain[0], y)
+    assert {"top1_a", "top1_b", "top5_a", "top5_b"} <= set(table.columns)

@@ -1,0 +1,154 @@
+"""Helpers shared by the tests: running Snakemake and the CLI, tiny data sets in the real
+on-disk formats, tiny specs, and simulated runs.csv frames with known answers."""
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def snakemake(*args, cwd=REPO, timeout=900):
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def tkd(*args, timeout=600):
+    """``tkd ARGS`` in a child process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "tkd", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_cli(spec_file, *extra, **kw):
+    """``tkd train SPEC`` in a child process, its output unbuffered on one pipe."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "tkd", "train", str(spec_file), *extra], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **kw)
+
+
+def write_fake_cifar100(root: Path, n_train: int = 200, n_test: int = 100, seed: int = 0,
+                        test_brightness: float = 1.0) -> Path:
+    """A tiny CIFAR-100 in torchvision's exact ``cifar-100-python`` on-disk format.
+    ``test_brightness`` < 1 makes the test images darker than the training images."""
+    rng = np.random.default_rng(seed)
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True)
+    for name, n in (("train", n_train), ("test", n_test)):
+        fine = rng.integers(0, 100, n)
+        fine[:100] = np.arange(100)  # every class present
+        data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+        if name == "test":
+            data = (data * test_brightness).astype(np.uint8)
+        entry = {"filenames": [f"img_{i}.png".encode() for i in range(n)], "batch_label": f"{name} batch".encode(),
+                 "fine_labels": fine.tolist(), "coarse_labels": (fine // 5).tolist(), "data": data}
+        with open(folder / name, "wb") as f:
+            pickle.dump(entry, f)
+    meta = {"fine_label_names": [f"class{i}" for i in range(100)],
+            "coarse_label_names": [f"super{i}" for i in range(20)]}
+    with open(folder / "meta", "wb") as f:
+        pickle.dump(meta, f)
+    return root
+
+
+def tiny_spec(data, out, **overrides) -> dict:
+    spec = dict(dataset="synthetic", data_path=str(data), arch="resnet8_cifar", out_dir=str(out),
+                epochs=2, batch_size=32, lr=0.05, lr_milestones=[0.5], threads=1, deterministic=True)
+    spec.update(overrides)
+    return spec
+
+
+def write_imagefolder(root: Path, classes: int = 4, train: int = 16, val: int = 6, seed: int = 0) -> Path:
+    """A tiny ImageFolder of JPEGs (train/ and val/, a folder per class), ILSVRC2012's layout."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    colours = rng.integers(30, 226, (classes, 3))
+    for split, n in (("train", train), ("val", val)):
+        for c in range(classes):
+            folder = root / split / f"n{c:08d}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = np.clip(colours[c] + rng.normal(0, 25, (40, 48, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(folder / f"n{c:08d}_{i}.JPEG", quality=90)
+    return root
+
+
+def folder_spec(root, out, **overrides) -> dict:
+    """An ILSVRC2012-style run shrunk to the tiny ImageFolder: 32-px crops of ResNet-18."""
+    spec = dict(dataset="imagefolder", data_path=str(root), arch="resnet18", out_dir=str(out), image_size=32,
+                eval_resize=36, epochs=3, batch_size=16, lr=0.05, lr_milestones=[0.7], threads=2, workers=0,
+                device="cpu", deterministic=True)
+    spec.update(overrides)
+    return spec
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry-run."""
+    table = output.split("Job stats:")[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit():
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def expected_counts(config: dict) -> dict[str, int]:
+    """The jobs a config's grid should make, counted from the config alone (not from tkd.grid)."""
+    datasets_ = config["datasets"]
+    blocks = [b for b in config["grid"] if b.get("enabled", True) and datasets_[b["dataset"]].get("path", "") is not None]
+    chains_of = lambda bs: sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) for b in bs)
+    runs = sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) * (b["generations"] + 1) for b in blocks)
+    datasets = {b["dataset"] for b in blocks}
+    cells = {(b["dataset"], a) for b in blocks for a in b["archs"]}
+    counts = {"train": runs, "evaluate": chains_of(blocks), "aggregate": 1, "all": 1, "paper_tables": 1,
+              "paper_figures": len(cells), "compute_figure": 1}
+    probed = [b for b in blocks if datasets_[b["dataset"]]["kind"] != "imagefolder"]
+    if config.get("transfer", {}).get("enabled", True) and probed:  # the probe is for 32x32 sources only
+        counts["transfer"] = chains_of(probed)
+        datasets.add(config.get("transfer", {}).get("dataset", "cifar10"))
+    synthetic = [d for d in datasets if datasets_[d]["kind"] == "synthetic"]
+    if synthetic:
+        counts["synthetic_data"] = len(synthetic)
+    if len(datasets) > len(synthetic):
+        counts["data"] = len(datasets) - len(synthetic)
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+# --------------------------------------------------------------------------- simulated runs.csv frames
+LOSSES = {"ce": ("ce", {}), "ls": ("ls", {"epsilon": 0.1}), "cp": ("cp", {"beta": 0.1}),
+          "tsd-0.6": ("tsd", {"eta": 0.6}), "tsd-0.7": ("tsd", {"eta": 0.7})}
+
+
+def simulated_runs(truth: dict, seeds: int = 3, sd: float = 0.3, test_sd: float = 0.0, rng=None,
+                   dataset: str = "cifar100", arch: str = "resnet56_cifar", confidence: dict | None = None,
+                   top5_offset: float = 20.0) -> pd.DataFrame:
+    """runs.csv rows in the real column layout, with known true accuracies.
+
+    ``truth``: method -> list of true top-1 accuracies per generation. Each run's accuracy is its
+    truth + a seed effect shared by every generation and method of that seed (``sd``: the part
+    pairing by seed removes) + a per-run effect on each half of the test set (``test_sd`` per
+    half, independent). ``confidence``: method -> mean top-1 probability of its patriarch."""
+    rng = rng if rng is not None else np.random.default_rng(0)
+    rows = []
+    seed_effect = rng.normal(0, sd, seeds)
+    for method, accs in truth.items():
+        loss, params = LOSSES[method]
+        for seed in range(seeds):
+            for gen, acc in enumerate(accs):
+                a, b = acc + seed_effect[seed] + rng.normal(0, test_sd, 2)
+                rows.append(dict(dataset=dataset, arch=arch, method=method, seed=seed, generation=gen,
+                                 spec_loss=loss if gen == 0 else "ce", **{f"spec_{k}": v for k, v in params.items()},
+                                 test_top1=(a + b) / 2, test_top1_a=a, test_top1_b=b,
+                                 test_top5=(a + b) / 2 + top5_offset, test_top5_a=a + top5_offset,
+                                 test_top5_b=b + top5_offset,
+                                 mean_top1_prob=(confidence or {}).get(method, 0.8) if gen == 0 else 0.8))
+    return pd.DataFrame(rows)

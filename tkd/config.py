@@ -1,0 +1,70 @@
+"""The workflow's config outside Snakemake: load, validate and cross-check it.
+
+The Snakefile validates ``config.yaml`` against ``workflow/schemas/config.schema.yaml`` and
+then calls :func:`check`; the commands that read a results folder (``tkd status``,
+``tkd tables``, ``tkd slurm-check``) call :func:`load`, which does both, the same way.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import SpecError
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def merge(base: dict, over: dict) -> dict:
+    """``over`` laid on ``base`` as Snakemake lays a second ``--configfile`` on the first."""
+    for k, v in over.items():
+        base[k] = merge(base.get(k, {}), v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return base
+
+
+def load(configfiles: list[str]) -> dict:
+    """Config files merged in order, validated (defaults filled in) and cross-checked."""
+    from .files import read_yaml
+
+    config: dict = {}
+    for f in configfiles:
+        if not Path(f).is_file():
+            raise SpecError(f"--configfile {f!r} does not exist")
+        data = read_yaml(f, "config file") or {}
+        if not isinstance(data, dict):
+            raise SpecError(f"config file {f!r} must hold a mapping")
+        merge(config, data)
+    validate(config)
+    check(config)
+    return config
+
+
+def validate(config: dict) -> None:
+    """Against the JSON schema, filling in its defaults (as the Snakefile does)."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate as schema_validate
+
+    try:
+        schema_validate(config, str(SCHEMA))
+    except WorkflowError as err:
+        raise SpecError(f"config: {str(err).strip().splitlines()[0]}") from None
+
+
+def check(config: dict) -> None:
+    """What the schema cannot say: names that must refer to other sections."""
+    for arch, a in config["archs"].items():
+        if a["recipe"] not in config["recipes"]:
+            raise SpecError(f"archs.{arch}.recipe: {a['recipe']!r} is not defined in recipes")
+    for name, ds in config["datasets"].items():
+        if ds["kind"] == "imagefolder" and ds["eval_resize"] < ds["image_size"]:
+            raise SpecError(f"datasets.{name}.eval_resize: {ds['eval_resize']} is smaller than "
+                            f"image_size {ds['image_size']}; the center crop needs eval_resize >= image_size")
+    transfer = config["transfer"]
+    if transfer["enabled"] and transfer["dataset"] not in config["datasets"]:
+        raise SpecError(f"transfer.dataset: {transfer['dataset']!r} is not defined in datasets")
+    for i, block in enumerate(config["grid"]):
+        if block["dataset"] not in config["datasets"]:
+            raise SpecError(f"grid[{i}].dataset: {block['dataset']!r} is not defined in datasets")
+        for key, section in (("archs", "archs"), ("methods", "methods")):
+            for name in block[key]:
+                if name not in config[section]:
+                    raise SpecError(f"grid[{i}].{key}: {name!r} is not defined in {section}")

@@ -1,9 +1,10 @@
-"""Our numbers beside the paper's: statistics over seeds, verdicts, and the paper-style tables.
+"""Our numbers beside the paper's: the reported absolute numbers with a verdict each, and the
+paper-style tables (rows = patriarch methods, columns = generations).
 
-Everything works on tidy pandas frames: ``runs.csv`` (one row per run) and the
-reported numbers (``tkd/reported.csv``, one row per number the paper or a cited
-paper reports). Accuracy and error are kept apart by the ``metric`` column and
-converted in one place, :func:`our_metric`.
+Everything works on tidy pandas frames: ``runs.csv`` (one row per run) and the reported
+numbers (``tkd/reported.csv``, one row per number the paper or a cited paper reports).
+Accuracy and error, top-1 and top-5 are kept apart by the ``metric`` column and read in
+one place, :func:`cell_values`. The paper's relative claims are :mod:`tkd.claims`.
 """
 from __future__ import annotations
 
@@ -13,134 +14,77 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
+
+from .errors import SpecError
+from .selection import best_on_test, half, held_out_best
+from .stats import VERDICTS as STAT_VERDICTS
+from .stats import value_verdict
 
 REPORTED_COLUMNS = ["dataset", "arch", "method", "generation", "metric", "value", "upper", "source", "note"]
-METRICS = {
-    "top1_acc": ("test_top1", False),  # metric -> (runs.csv column, is an error rate)
+METRICS = {  # metric -> (runs.csv column, is an error rate)
+    "top1_acc": ("test_top1", False),
     "top5_acc": ("test_top5", False),
     "top1_err": ("test_top1", True),
     "top5_err": ("test_top5", True),
-    "top1_gain": ("test_top1", False),  # best generation of the method minus the ce patriarch
 }
 KEYS = ["dataset", "arch", "method"]
-VERDICTS = ("reproduced", "not reproduced", "no reported value", "not run", "not compared")
+VERDICTS = STAT_VERDICTS + ("not compared",)
+BEST, BEST_ON_TEST = "best", "best on test"
 
 
 def load_reported(path: str | Path | None = None) -> pd.DataFrame:
     """The reported numbers; the packaged ``reported.csv`` unless ``path`` is given."""
     source = Path(path) if path else resources.files("tkd") / "reported.csv"
+    if not source.is_file():
+        raise SpecError(f"reported numbers {str(source)!r} does not exist")
     with source.open() as f:
         df = pd.read_csv(f, dtype={"generation": str, "arch": str}, keep_default_na=False,
                          na_values={"value": [""], "upper": [""]})
     missing = [c for c in REPORTED_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{source}: column {missing[0]!r} is missing; expected {REPORTED_COLUMNS}")
+        raise SpecError(f"{source}: column {missing[0]!r} is missing; expected {REPORTED_COLUMNS}")
     bad = sorted(set(df.metric) - set(METRICS))
     if bad:
-        raise ValueError(f"{source}: metric {bad[0]!r} is unknown; choose one of {sorted(METRICS)}")
+        raise SpecError(f"{source}: metric {bad[0]!r} is unknown; choose one of {sorted(METRICS)}")
     return df
 
 
-def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of the mean; (nan, nan) for fewer than two values (no interval exists)."""
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2:
-        return math.nan, math.nan
-    if np.all(x == x[0]):
-        return float(x[0]), float(x[0])
-    lo, hi = st.t.interval(confidence, len(x) - 1, loc=x.mean(), scale=st.sem(x))
-    return float(lo), float(hi)
+def _cell(runs: pd.DataFrame, dataset: str, arch: str, method: str) -> pd.DataFrame:
+    return runs[(runs.dataset == dataset) & (runs.arch == arch) & (runs.method == method)]
 
 
-def cell_stats(runs: pd.DataFrame, column: str = "test_top1", confidence: float = 0.95) -> pd.DataFrame:
-    """Per (dataset, arch, method, generation): n, mean, std, and the t-interval over seeds.
-
-    A ``generation == "best"`` row per (dataset, arch, method) repeats the
-    generation with the highest mean (named in ``best_of``).
-    """
-    rows = []
-    for key, g in runs.groupby(KEYS + ["generation"]):
-        v = g[column].to_numpy(float)
-        lo, hi = t_interval(v, confidence)
-        rows.append(dict(zip(KEYS + ["generation"], key), n=len(v), mean=v.mean(),
-                         std=v.std(ddof=1) if len(v) > 1 else math.nan, ci_low=lo, ci_high=hi,
-                         values=tuple(v)))
-    cells = pd.DataFrame(rows)
-    cells["generation"] = cells["generation"].astype(str)
-    best = cells.loc[cells.groupby(KEYS)["mean"].idxmax()].copy()
-    best["best_of"] = best["generation"]
-    best["generation"] = "best"
-    return pd.concat([cells, best], ignore_index=True)
+def cell_values(runs: pd.DataFrame, dataset: str, arch: str, method: str, generation: str,
+                metric: str = "top1_acc") -> tuple[np.ndarray, str]:
+    """Our per-seed values of ``metric`` for one generation, or for the best one (``"best"``:
+    chosen on half a of the test set, scored on half b), and a note of what was chosen."""
+    column, is_error = METRICS[metric]
+    part = _cell(runs, dataset, arch, method)
+    if part.empty:
+        return np.array([]), ""
+    if generation == BEST:
+        (gen,), chosen = held_out_best(part)
+        values, note = chosen[half(column, "b")], f"gen {gen}, chosen on test half a, scored on half b"
+    else:
+        values, note = part[part.generation == int(generation)][column], ""
+    values = values.to_numpy(float)
+    return (100.0 - values if is_error else values), note
 
 
-def our_metric(cell: pd.Series, metric: str) -> dict:
-    """Our value of ``metric`` for one cell of :func:`cell_stats` (errors are 100 - accuracy)."""
-    _, is_error = METRICS[metric]
-    if not is_error:
-        return dict(mean=cell["mean"], ci_low=cell["ci_low"], ci_high=cell["ci_high"])
-    return dict(mean=100 - cell["mean"], ci_low=100 - cell["ci_high"], ci_high=100 - cell["ci_low"])
-
-
-def verdict(mean: float, ci_low: float, ci_high: float, n: int, value: float, upper: float = math.nan,
-            tolerance: float = 0.0) -> tuple[str, str]:
-    """(verdict, why). Reproduced when the reported value (or range) meets our interval widened by
-    ``tolerance``, or lies within ``tolerance`` of our mean. One seed gives no interval."""
-    if n == 0 or mean is None or math.isnan(mean):
-        return "not run", "no runs of this cell"
-    if value is None or math.isnan(value):
-        return "no reported value", ""
-    hi_rep = value if math.isnan(upper) else upper
-    gap = max(value - mean, mean - hi_rep, 0.0)  # distance from our mean to the reported value/range
-    if n < 2 or math.isnan(ci_low):
-        ok = gap <= tolerance
-        return ("reproduced" if ok else "not reproduced"), f"n={n}: no interval from one seed; tolerance ±{tolerance:g}"
-    ok = (value <= ci_high + tolerance and hi_rep >= ci_low - tolerance) or gap <= tolerance
-    return ("reproduced" if ok else "not reproduced"), f"95% t-interval over n={n} seeds, tolerance ±{tolerance:g}"
-
-
-def _gain(cells: pd.DataFrame, dataset: str, arch: str, method: str) -> dict | None:
-    """Best generation of ``method`` minus the ce patriarch, with a Welch interval."""
-    pick = lambda m, g: cells[(cells.dataset == dataset) & (cells.arch == arch) & (cells.method == m)
-                              & (cells.generation == g)]
-    a, b = pick(method, "best"), pick("ce", "0")
-    if a.empty or b.empty:
-        return None
-    x, y = np.array(a.iloc[0]["values"]), np.array(b.iloc[0]["values"])
-    mean = x.mean() - y.mean()
-    if len(x) < 2 or len(y) < 2:
-        return dict(mean=mean, ci_low=math.nan, ci_high=math.nan, n=min(len(x), len(y)))
-    ci = st.ttest_ind(x, y, equal_var=False).confidence_interval(0.95)
-    return dict(mean=mean, ci_low=float(ci.low), ci_high=float(ci.high), n=min(len(x), len(y)))
-
-
-def compare(runs: pd.DataFrame, reported: pd.DataFrame, tolerance: float = 0.0) -> pd.DataFrame:
+def compare(runs: pd.DataFrame, reported: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame:
     """One row per reported number: ours beside it, the difference and the verdict."""
-    cells = cell_stats(runs) if len(runs) else pd.DataFrame(columns=KEYS + ["generation"])
     rows = []
     for _, r in reported.iterrows():
         row = r.to_dict()
-        ours = None
         if not r["arch"]:
-            row.update(verdict="not compared", why="the architecture is not named: no cell to compare with")
-        elif r["metric"] == "top1_gain":
-            ours = _gain(cells, r["dataset"], r["arch"], r["method"])
+            row.update(n=0, verdict="not compared", why="the architecture is not named: no cell to compare with")
         else:
-            match = cells[(cells.dataset == r["dataset"]) & (cells.arch == r["arch"])
-                          & (cells.method == r["method"]) & (cells.generation == str(r["generation"]))]
-            if len(match):
-                c = match.iloc[0]
-                ours = dict(our_metric(c, r["metric"]), n=int(c["n"]))
-        if ours is not None:
-            v, why = verdict(ours["mean"], ours["ci_low"], ours["ci_high"], ours["n"], r["value"], r["upper"],
-                             tolerance)
-            row.update(ours=ours["mean"], ci_low=ours["ci_low"], ci_high=ours["ci_high"], n=ours["n"],
-                       diff=ours["mean"] - r["value"], verdict=v, why=why)
-        elif "verdict" not in row:
-            row.update(n=0, verdict="not run", why="no runs of this cell in runs.csv")
+            values, chosen = cell_values(runs, r["dataset"], r["arch"], r["method"], str(r["generation"]), r["metric"])
+            v = value_verdict(values, r["value"], r["upper"], tolerance)
+            row.update(ours=v.estimate, ci_low=v.ci_low, ci_high=v.ci_high, n=v.n, diff=v.estimate - r["value"],
+                       verdict=v.verdict, why=v.why, seeds_needed=v.seeds_needed, chosen=chosen)
         rows.append(row)
     out = pd.DataFrame(rows)
-    for c in ("ours", "ci_low", "ci_high", "diff"):
+    for c in ("ours", "ci_low", "ci_high", "diff", "seeds_needed", "why", "chosen"):
         if c not in out:
             out[c] = math.nan
     return out
@@ -156,54 +100,71 @@ def reported_accuracy(reported: pd.DataFrame, dataset: str, arch: str, method: s
     return r["value"] if r["metric"] == "top1_acc" else 100 - r["value"]
 
 
-def ensemble_cells(ensembles: pd.DataFrame) -> pd.DataFrame:
-    """mean/std/n over seeds of ensemble top-1, per (dataset, arch, method) and column label:
-    "ens 0-m" (all generations of the chain) and "ens last k"."""
-    if ensembles is None or ensembles.empty:
-        return pd.DataFrame(columns=KEYS + ["generation", "n", "mean", "std"])
-    e = ensembles.copy()
-    full = e[e.kind == "first"].groupby(KEYS)["size"].transform("max")
-    e = e[(e.kind == "last") | (e["size"] == full.reindex(e.index))]
-    e["generation"] = [f"ens 0-{s - 1}" if k == "first" else f"ens last {s}" for k, s in zip(e.kind, e["size"])]
-    g = e.groupby(KEYS + ["generation"])["top1"]
-    out = g.agg(n="count", mean="mean", std="std").reset_index()
-    return out
+def _stats(values) -> dict:
+    v = np.asarray(values, float)
+    return dict(mean=float(v.mean()), std=float(v.std(ddof=1)) if len(v) > 1 else math.nan, n=len(v),
+                values=v)
 
 
-def generation_tables(runs: pd.DataFrame, reported: pd.DataFrame | None = None,
-                      tolerance: float = 0.0, ensembles: pd.DataFrame | None = None) -> list[dict]:
-    """Per (dataset, arch): rows = methods, columns = generations 0..m, best, and the ensembles
-    of generations; the best of each column is marked.
+def method_columns(part: pd.DataFrame, ensembles: pd.DataFrame | None, best: bool = True) -> dict[str, dict]:
+    """One method's cells of a paper table: each generation, the best one (held out and on
+    test), and its ensembles of generations. Values are test top-1 (%) per seed."""
+    cells = {str(g): dict(_stats(grp.test_top1)) for g, grp in part.groupby("generation")}
+    if best:
+        (gen,), chosen = held_out_best(part)
+        cells[BEST] = dict(_stats(chosen[half("test_top1", "b")]), note=f"gen {gen}")
+        (gen,), chosen = best_on_test(part)
+        cells[BEST_ON_TEST] = dict(_stats(chosen.test_top1), note=f"gen {gen}")
+    if ensembles is not None and not ensembles.empty:
+        e = ensembles
+        full = e[e.kind == "first"]
+        if not full.empty:
+            widest = full[full["size"] == full.groupby("seed")["size"].transform("max")]
+            cells[f"ens 0-{int(widest['size'].max()) - 1}"] = _stats(widest.top1)
+        for k, grp in e[e.kind == "last"].groupby("size"):
+            cells[f"ens last {int(k)}"] = _stats(grp.top1)
+    return cells
 
-    Each cell carries the reported top-1 accuracy where one exists, the difference
-    and the verdict; elsewhere the verdict is "no reported value".
+
+def _column_order(names) -> list[str]:
+    gens = sorted((c for c in names if c.isdigit()), key=int)
+    return gens + [c for c in (BEST, BEST_ON_TEST) if c in names] + sorted(c for c in names if c.startswith("ens"))
+
+
+def generation_tables(runs: pd.DataFrame, reported: pd.DataFrame | None = None, tolerance: float = 0.5,
+                      ensembles: pd.DataFrame | None = None, column: str = "test_top1", best: bool = True) -> list[dict]:
+    """Per (dataset, arch): rows = methods, columns = generations 0..m, the best generation (held
+    out, and on test; ``best``), and the ensembles of generations; the best of each column is marked.
+
+    A cell for which the paper reports a top-1 value carries it, the difference and the verdict.
     """
     reported = load_reported() if reported is None else reported
-    ens = ensemble_cells(ensembles)
-    cells = pd.concat([cell_stats(runs), ens.assign(ci_low=math.nan, ci_high=math.nan)], ignore_index=True)
     tables = []
-    for (dataset, arch), part in cells.groupby(["dataset", "arch"]):
-        plain = [g for g in part.generation.unique() if str(g).isdigit()]
-        gens = sorted(plain, key=int) + ["best"] + sorted(g for g in part.generation.unique() if str(g).startswith("ens"))
-        methods = sorted(part.method.unique())
-        top = {g: part[part.generation == g]["mean"].max() for g in gens}
+    for (dataset, arch), cell in runs.rename(columns={column: "test_top1"}).groupby(["dataset", "arch"]):
+        by_method = {}
+        for method, part in cell.groupby("method"):
+            ens = None
+            if ensembles is not None and not ensembles.empty:
+                ens = ensembles[(ensembles.dataset == dataset) & (ensembles.arch == arch) & (ensembles.method == method)]
+            by_method[method] = method_columns(part, ens, best)
+        columns = _column_order({c for cells in by_method.values() for c in cells})
+        top = {c: max((m[c]["mean"] for m in by_method.values() if c in m), default=math.nan) for c in columns}
         rows = []
-        for m in methods:
-            cols = []
-            for g in gens:
-                c = part[(part.method == m) & (part.generation == g)]
-                if c.empty:
-                    cols.append(None)
+        for method, cells in sorted(by_method.items()):
+            row = []
+            for c in columns:
+                if c not in cells:
+                    row.append(None)
                     continue
-                c = c.iloc[0]
-                paper = reported_accuracy(reported, dataset, arch, m, g)
-                v, _ = verdict(c["mean"], c["ci_low"], c["ci_high"], int(c["n"]),
-                               math.nan if paper is None else paper, tolerance=tolerance)
-                cols.append(dict(mean=c["mean"], std=c["std"], n=int(c["n"]), best=bool(c["mean"] == top[g]),
-                                 best_of=c.get("best_of") if g == "best" else None, reported=paper,
-                                 diff=None if paper is None else c["mean"] - paper, verdict=v))
-            rows.append(dict(method=m, cells=cols))
-        tables.append(dict(dataset=dataset, arch=arch, generations=gens, rows=rows))
+                cell_ = {"note": None, **cells[c], "best": bool(cells[c]["mean"] == top[c]), "reported": None,
+                         "diff": None, "verdict": None}
+                paper = reported_accuracy(reported, dataset, arch, method, c) if c != BEST_ON_TEST else None
+                if paper is not None:
+                    v = value_verdict(cell_["values"], paper, tolerance=tolerance)
+                    cell_.update(reported=paper, diff=cell_["mean"] - paper, verdict=v.verdict)
+                row.append(cell_)
+            rows.append(dict(method=method, cells=row))
+        tables.append(dict(dataset=dataset, arch=arch, generations=columns, rows=rows))
     return tables
 
 
@@ -213,5 +174,6 @@ def render(template: str, **context) -> str:
     env = jinja2.Environment(loader=jinja2.PackageLoader("tkd", "templates"), autoescape=False,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["num"] = lambda x, nd=2: "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
+    env.filters["int"] = lambda x: "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(x)}"
     env.filters["tex"] = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
     return env.get_template(template).render(**context)

@@ -95,20 +95,27 @@ rule evaluate:
 rule transfer:
     input:
         chain_models,
+        "bare/data/{target}.json",
 {transfer}
 
 def teacher(w):
     g = int(w.g)
-    return [f"bare/{{w.chain}}/gen{{g - 1}}/metrics.json"] if g else []
+    data = f"bare/data/{{w.chain.split('/')[0]}}.json"
+    return [data, f"bare/{{w.chain}}/gen{{g - 1}}/metrics.json"] if g else [data]
 
 
 rule train:
     input:
         teacher,
 {train}
+
+rule data:
+    output:
+        "bare/data/{{dataset}}.json",
+{data}
 """
 
-SUMMARY_RULES = ("paper_tables", "paper_figures", "compute_figure", "aggregate")
+SUMMARY_RULES = ("paper_tables", "paper_figures", "compute_figure", "aggregate", "data")
 # Each rule's outputs (the summary rules' are in the template) and, for the "directives"
 # baseline, every directive kind tkd's rule carries, with constants for tkd's config lookups.
 OUTPUTS = {
@@ -120,6 +127,8 @@ OUTPUTS = {
 }
 DIRECTIVES = {
     **{rule: ["params:\n        k=5", f'log:\n        "bare/logs/{rule}.log"'] for rule in SUMMARY_RULES},
+    "data": ['params:\n        source=lambda w: {"kind": "cifar100", "path": "x"}',
+             'log:\n        "bare/logs/data/{dataset}.log"', "retries: 0"],
     "paper_figures": ["params:\n        k=5", 'log:\n        "bare/logs/paper_figures/{cell}.log"'],
     "evaluate": ["params:\n        k=5,\n        last=3", 'log:\n        "bare/logs/evaluate/{chain}.log"'],
     "transfer": ['params:\n        source=lambda w: {"kind": "synthetic", "path": "x"},\n        c=1.0',
@@ -137,7 +146,7 @@ DIRECTIVES = {
 BASELINES = ("shell", "script", "directives")
 
 
-def bare_snakefile(baseline: str, chains: list[str], cells: list[str], generations: int) -> str:
+def bare_snakefile(baseline: str, chains: list[str], cells: list[str], generations: int, target: str) -> str:
     def block(rule: str) -> str:
         lines = []
         if OUTPUTS[rule]:
@@ -147,7 +156,8 @@ def bare_snakefile(baseline: str, chains: list[str], cells: list[str], generatio
         lines.append('shell:\n        "touch {output}"' if baseline == "shell" else 'script:\n        "noop.py"')
         return "".join(f"    {line}\n" for line in lines)
 
-    return BARE.format(chains=chains, cells=cells, generations=generations, **{r: block(r) for r in OUTPUTS})
+    return BARE.format(chains=chains, cells=cells, generations=generations, target=target,
+                       **{r: block(r) for r in OUTPUTS})
 
 
 def dry_run_seconds(args: list[str], cwd: Path) -> tuple[float, str]:
@@ -165,15 +175,14 @@ def total(out: str) -> int:
 
 
 def grid(config: dict) -> tuple[list[str], list[str], int]:
-    chains, cells, generations = [], [], None
-    for block in config["grid"]:
-        # as the workflow does: a block whose data set has a null path (ILSVRC2012 by default) is off
-        if block.get("enabled", True) and config["datasets"][block["dataset"]].get("path", "") is not None:
-            chains += [f"{block['dataset']}/{a}/{m}/seed{s}" for a in block["archs"] for m in block["methods"]
-                       for s in block["seeds"]]
-            cells += [f"{block['dataset']}/{a}" for a in block["archs"]]
-            generations = block["generations"] + 1
-    return chains, cells, generations
+    """The workflow's chains, cells and generations per chain (tkd.grid: the same as the Snakefile's)."""
+    sys.path.insert(0, str(REPO))
+    from tkd import grid as tkd_grid
+
+    runs = tkd_grid.runs(config)
+    chains = ["/".join(map(str, c[:3])) + f"/seed{c[3]}" for c in tkd_grid.chains(runs)]
+    cells = ["/".join(c) for c in tkd_grid.cells(runs)]
+    return chains, cells, max(r["generation"] for r in runs) + 1
 
 
 def main() -> None:
@@ -183,13 +192,15 @@ def main() -> None:
     if args.repeats < 1:
         parser.error(f"--repeats {args.repeats}: must be at least 1")
 
-    chains, cells, generations = grid(yaml.safe_load((REPO / "config.yaml").read_text()))
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    chains, cells, generations = grid(config)
+    target = config["transfer"]["dataset"]
     with tempfile.TemporaryDirectory() as tmp:
         folders = {}
         for baseline in BASELINES:
             folders[baseline] = Path(tmp, baseline)
             folders[baseline].mkdir()
-            (folders[baseline] / "Snakefile").write_text(bare_snakefile(baseline, chains, cells, generations))
+            (folders[baseline] / "Snakefile").write_text(bare_snakefile(baseline, chains, cells, generations, target))
             (folders[baseline] / "noop.py").write_text("")
             (folders[baseline] / "env.yaml").write_text("dependencies:\n  - python\n")
         # interleaved, so a slow spell of a shared machine hits every variant alike; best of each

@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import REPO, snakemake
+from helpers import REPO, snakemake
 
 
 def _slurm_up() -> bool:
@@ -23,6 +23,8 @@ def _slurm_up() -> bool:
     out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
     return out.returncode == 0 and any(s in out.stdout for s in ("idle", "mixed", "allocated"))
 
+
+pytestmark = pytest.mark.slow
 
 if not _slurm_up():
     if os.environ.get("TKD_REQUIRE_SLURM"):
@@ -48,6 +50,16 @@ def submissions(log: str) -> dict[str, list[str]]:
     return found
 
 
+def test_missing_data_submits_no_training_job(tmp_path):
+    """config.yaml as shipped, no CIFAR-100: the (local) data rule fails once; nothing reaches sbatch."""
+    out = snakemake("--profile", "slurm", "-j", "8", "--config", f"results={tmp_path}/results", *LOCAL, timeout=600)
+    log = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert submissions(log) == {}, "no job was submitted"
+    assert "datasets.cifar100.path" in (tmp_path / "results" / "logs" / "data" / "cifar100.log").read_text()
+    assert log.count("Error in rule data") <= 2, "the data rule is not retried (one error each for cifar100, cifar10)"
+
+
 def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
     local_results, _ = demo
     results = tmp_path / "results"
@@ -59,7 +71,9 @@ def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
     assert out.returncode == 0, log[-4000:]
     jobs = submissions(log)
     # every non-local job went through sbatch; evaluation, tables, figures and aggregation stayed local
-    assert {k: len(v) for k, v in jobs.items()} == {"synthetic_data": 2, "train": 24, "transfer": 8}
+    runs = pd.read_csv(local_results / "summary" / "runs.csv")
+    chains = runs.groupby(["method", "seed"]).ngroups
+    assert {k: len(v) for k, v in jobs.items()} == {"synthetic_data": 2, "train": len(runs), "transfer": chains}
     # the GPU request reached SLURM: it granted a (fake) GPU to every training job
     runs = pd.read_csv(results / "summary" / "runs.csv")
     assert runs.slurm_job_id.notna().all()

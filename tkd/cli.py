@@ -1,17 +1,20 @@
-"""The ``tkd`` command line: ``tkd train``, ``tkd evaluate``, ``tkd make-synthetic``."""
+"""The ``tkd`` command line: train, evaluate, make-synthetic, claims, status, tables, slurm-check."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
+
+CONFIGFILE = dict(nargs="+", default=["config.yaml"], metavar="FILE",
+                  help="config files, later ones on top (as snakemake --configfile); default: config.yaml")
 
 
 def _train(args) -> int:
     from .spec import load_spec, parse_set
     from .train import train
 
-    spec = load_spec(args.spec, parse_set(args.set))
-    metrics = train(spec)
+    metrics = train(load_spec(args.spec, parse_set(args.set)))
     print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0
 
@@ -19,14 +22,12 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from .evaluate import evaluate_run
 
-    metrics = evaluate_run(args.run_dir, device=args.device)
-    print(json.dumps(metrics, indent=2, sort_keys=True))
+    print(json.dumps(evaluate_run(args.run_dir, device=args.device), indent=2, sort_keys=True))
     return 0
 
 
 def _make_synthetic(args) -> int:
     from .data import make_synthetic, save_synthetic
-
     from .spec import SpecError
 
     try:
@@ -37,6 +38,54 @@ def _make_synthetic(args) -> int:
         raise SpecError(str(err)) from None
     save_synthetic(data, args.out)
     print(f"wrote {args.out}: {len(data.train)} train / {len(data.test)} test images")
+    return 0
+
+
+def _claims(args) -> int:
+    import pandas as pd
+
+    from .claims import claims_table, load_claims, summary_text
+    from .files import read_csv, write_text
+
+    runs = read_csv(args.runs, ("dataset", "arch", "method", "seed", "generation", "test_top1"), "runs table")
+    beside = Path(args.runs).parent
+    frames = {}
+    for name in ("ensembles", "transfer"):
+        path = getattr(args, name) or (beside / f"{name}.csv")
+        frames[name] = read_csv(path, what=f"{name} table") if Path(path).is_file() else pd.DataFrame()
+    table = claims_table(runs, frames["ensembles"], frames["transfer"], load_claims(args.claims), args.tolerance)
+    print(summary_text(table))
+    if args.output:
+        write_text(args.output, table.to_csv(index=False))
+        print(f"\nwrote {args.output}")
+    return 0
+
+
+def _status(args) -> int:
+    from .config import load
+    from .status import render, status
+
+    config = load(args.configfile)
+    if args.results:
+        config["results"] = args.results
+    table, failed = status(config)
+    print(render(table, failed, config["results"]))
+    return 0
+
+
+def _tables(args) -> int:
+    from .config import load
+    from .partial import write
+
+    config = load(args.configfile)
+    if args.results:
+        config["results"] = args.results
+    out, _, partial = write(config, args.output)
+    if not partial["done"]:
+        print(f"no finished runs under {config['results']} yet (0 of {partial['total']}): nothing to tabulate")
+        return 0
+    print(f"\nwrote {out}/tables.md (.tex, .html), claims.csv, comparison.csv and figures/: "
+          f"{partial['done']} of {partial['total']} runs finished")
     return 0
 
 
@@ -77,10 +126,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shift", type=int, default=2, help="largest random translation, in pixels")
     p.set_defaults(func=_make_synthetic)
 
+    p = sub.add_parser("claims", help="test the paper's claims on a runs.csv: paired by seed, with verdicts",
+                       description="Print the claims table of RUNS_CSV (results/summary/runs.csv) and optionally "
+                                   "write it as a tidy CSV. The ensembles and transfer tables are read from beside "
+                                   "RUNS_CSV unless given.")
+    p.add_argument("runs", metavar="RUNS_CSV")
+    p.add_argument("-o", "--output", metavar="CLAIMS_CSV", help="write the table here")
+    p.add_argument("--ensembles", metavar="CSV", help="ensembles.csv (default: beside RUNS_CSV)")
+    p.add_argument("--transfer", metavar="CSV", help="transfer.csv (default: beside RUNS_CSV)")
+    p.add_argument("--claims", metavar="CSV", help="the claims (default: the packaged tkd/claims.csv)")
+    p.add_argument("--tolerance", type=float, default=0.5, help="points around a claimed size (default 0.5)")
+    p.set_defaults(func=_claims)
+
+    p = sub.add_parser("status", help="how far the grid is: done, running, failed, pending; GPU-hours spent and left",
+                       description="Read the results folder of the config's grid and report its state; runs nothing.")
+    p.add_argument("--configfile", **CONFIGFILE)
+    p.add_argument("--results", help="the results folder (default: the config's results)")
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("tables", help="claims, tables and figures of the runs finished so far (marked partial)",
+                       description="Render the paper outputs over whatever runs of the grid have finished, into "
+                                   "RESULTS/summary/partial/ (or --output), every page marked partial.")
+    p.add_argument("--configfile", **CONFIGFILE)
+    p.add_argument("--results", help="the results folder (default: the config's results)")
+    p.add_argument("-o", "--output", metavar="DIR", help="where to write (default: RESULTS/summary/partial)")
+    p.set_defaults(func=_tables)
+
     p = sub.add_parser("slurm-check", help="preflight: can this SLURM site run the grid's training jobs?",
                        description="Check partitions, GPUs, accounting and accounts, and sbatch --test-only the "
                                    "largest training request of each architecture, before submitting anything.")
-    p.add_argument("--configfile", nargs="+", default=["config.yaml"], help="config files, later ones on top")
+    p.add_argument("--configfile", **CONFIGFILE)
     p.add_argument("--partition", help="the partition your site profile sets (default: the cluster's default)")
     p.add_argument("--account", help="the account your site profile sets")
     p.add_argument("--gpu-model", help="the gpu_model your site profile sets (e.g. a100)")
@@ -89,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .spec import SpecError
+    from .errors import SpecError
 
     args = build_parser().parse_args(argv)
     try:
@@ -98,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tkd: error: {err}", file=sys.stderr)
         return 2
     except Exception as err:
-        from .train import NonFiniteLoss, TrainingInterrupted
+        from .launch import TrainingInterrupted
+        from .train import NonFiniteLoss
 
         if isinstance(err, TrainingInterrupted):
             print(f"tkd: {err}", file=sys.stderr)

@@ -63,3 +63,38 @@ def collect(device=None, **extra) -> dict:
     }
     info.update(extra)
     return info
+
+
+def git_state() -> dict[str, str]:
+    """The commit of the code and whether it had uncommitted changes, as strings."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": _git("rev-parse", "HEAD") or "unknown",
+            "dirty": "unknown" if status is None else str(bool(status))}
+
+
+def render_report_metadata_as_html() -> None:
+    """Make ``snakemake --report-metadata`` show each value under its name.
+
+    Snakemake 9 (seen in 9.27) renders every string value of the metadata with docutils'
+    ``publish_parts(value)`` and ships the whole parts dict (``whole``, ``encoding``,
+    ``version``, ``errors``) to the landing page, whose script then lists those four keys
+    instead of the value. This renders each value to its HTML body, as the report's captions
+    are rendered. Called from ``workflow/report/metadata.yaml``, in the Snakemake process,
+    just before Snakemake renders the metadata; a Snakemake whose report module differs is
+    left alone.
+    """
+    import snakemake.report as report
+
+    if not hasattr(report, "render_metadata"):
+        return
+
+    def html(value):
+        from docutils.core import publish_parts
+
+        return publish_parts(value, writer_name="html")["body"] if isinstance(value, str) else value
+
+    def render_metadata(metadata: dict) -> None:
+        for key, value in list(metadata.items()):
+            metadata[key] = [html(v) for v in value] if isinstance(value, list) else html(value)
+
+    report.render_metadata = render_metadata

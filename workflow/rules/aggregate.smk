@@ -1,3 +1,6 @@
+# ======================================================================================
+# Aggregation: every run and chain into tidy tables.
+# ======================================================================================
 localrules:
     aggregate,
 
@@ -7,19 +10,19 @@ rule aggregate:
     input:
         # one file per job is enough: each train job writes (and reruns) its whole run directory,
         # spec.yaml, provenance.json and its benchmark included; fewer inputs keep the DAG cheap
-        metrics=run_files("metrics.json"),
-        evals=chain_files("eval.csv"),
-        ensembles=chain_files("ensembles.csv"),
-        transfer=chain_files("transfer.csv", TRANSFER_CHAINS),
+        metrics=get_run_files("metrics.json"),
+        evals=get_chain_files("eval.csv"),
+        ensembles=get_chain_files("ensembles.csv"),
+        transfer=get_chain_files("transfer.csv", TRANSFER_CHAINS),
     output:
         runs=f"{SUMMARY}/runs.csv",
         ensembles=f"{SUMMARY}/ensembles.csv",
         transfer=f"{SUMMARY}/transfer.csv",
         summary=f"{SUMMARY}/summary.md",
     params:
-        runs=RUNS,
-        chains=CHAINS,
-        transfer_chains=TRANSFER_CHAINS,
+        runs=get_run_records(),
+        ensembles=get_chain_records("ensembles.csv"),
+        transfer=get_chain_records("transfer.csv", TRANSFER_CHAINS),
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:

@@ -1,23 +1,26 @@
+# ======================================================================================
 # Analyses over saved outputs: nothing here retrains a model.
+# ======================================================================================
 rule transfer:
     """Linear-probe accuracy of each generation's penultimate features on a second data set."""
     input:
-        unpack(transfer_inputs),
+        unpack(get_transfer_inputs),
     output:
         f"{CHAIN}/transfer.csv",
     params:
-        source=lambda w: dataset_source(w.dataset),
-        target=lambda w: dataset_source(config["transfer"]["dataset"]),
+        generations=get_chain_generations,
+        source=lambda w: get_data_source(w.dataset),
+        target=lambda w: get_data_source(config["transfer"]["dataset"]),
         c=config["transfer"]["C"],
         device=config["execution"]["device"],
     log:
-        f"{RESULTS}/logs/transfer/{{dataset}}/{{arch}}/{{method}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/transfer/{layout.CHAIN_ID}.log",
     threads: config["execution"]["threads"]
     resources:
         runtime=60,
-        mem_mb=lambda w: arch_resources(w)["mem_mb"],
-        gpu=lambda w: arch_resources(w)["gpu"],
-        cpus_per_gpu=lambda w: arch_resources(w)["cpus_per_gpu"],
+        mem_mb=lambda w: get_arch_resources(w)["mem_mb"],
+        gpu=lambda w: get_arch_resources(w)["gpu"],
+        cpus_per_gpu=lambda w: get_arch_resources(w)["cpus_per_gpu"],
     conda:
         "../../envs/tkd.yaml"
     script:

@@ -1,14 +1,35 @@
-# Grid expansion, cross-checks of config, and input functions.
+# ======================================================================================
+# Config checks, the grid, path patterns and input functions.
+# The grid and the path patterns come from tkd (tkd.grid, tkd.layout): the commands that
+# read a results folder without Snakemake use the same ones. Nothing here imports torch.
+# ======================================================================================
 import os
-from itertools import product
+
+from tkd import grid, layout
+from tkd.config import check as check_config
+from tkd.spec import RESULT_FIELDS
+
+
+check_config(config)  # names that must refer to other sections; the schema checked the rest
 
 
 RESULTS = config["results"]
-SUMMARY = f"{RESULTS}/summary"
-RUN_ID = "{dataset}/{arch}/{method}/seed{seed}/gen{generation}"
-RUN = f"{RESULTS}/{RUN_ID}"
+SUMMARY = f"{RESULTS}/{layout.SUMMARY}"
+RUN = f"{RESULTS}/{layout.RUN_ID}"
+CHAIN = f"{RESULTS}/{layout.CHAIN_ID}"
+DATA = f"{RESULTS}/{layout.DATA}"
+TRAIN_LOG = f"{RESULTS}/{layout.TRAIN_LOG}"
+TRAIN_BENCHMARK = f"{RESULTS}/{layout.TRAIN_BENCHMARK}"
 FIGURES = f"{SUMMARY}/paper/figures/{{dataset}}/{{arch}}"
-SYNTHETIC = [k for k, d in config["datasets"].items() if d["kind"] == "synthetic"]
+
+RUNS = grid.runs(config)
+CHAINS = grid.chains(RUNS)
+CELLS = grid.cells(RUNS)
+TRANSFER_CHAINS = grid.transfer_chains(config, CHAINS)
+TRANSFER = bool(TRANSFER_CHAINS)
+DATASETS = grid.datasets_used(config, RUNS)
+SYNTHETIC = [d for d in DATASETS if config["datasets"][d]["kind"] == "synthetic"]
+ON_DISK = [d for d in DATASETS if d not in SYNTHETIC]
 
 
 wildcard_constraints:
@@ -19,174 +40,139 @@ wildcard_constraints:
     generation=r"\d+",
 
 
-class ConfigError(ValueError):
-    pass
-
-
-def _check_config():
-    """What the schema cannot say: names that must refer to other sections."""
-    for arch, a in config["archs"].items():
-        if a["recipe"] not in config["recipes"]:
-            raise ConfigError(f"archs.{arch}.recipe: {a['recipe']!r} is not defined in recipes")
-    for name, ds in config["datasets"].items():
-        if ds["kind"] == "imagefolder" and ds["eval_resize"] < ds["image_size"]:
-            raise ConfigError(f"datasets.{name}.eval_resize: {ds['eval_resize']} is smaller than "
-                              f"image_size {ds['image_size']}; the center crop needs eval_resize >= image_size")
-    if config["transfer"]["enabled"] and config["transfer"]["dataset"] not in config["datasets"]:
-        raise ConfigError(f"transfer.dataset: {config['transfer']['dataset']!r} is not defined in datasets")
-    for i, block in enumerate(config["grid"]):
-        if block["dataset"] not in config["datasets"]:
-            raise ConfigError(f"grid[{i}].dataset: {block['dataset']!r} is not defined in datasets")
-        for arch in block["archs"]:
-            if arch not in config["archs"]:
-                raise ConfigError(f"grid[{i}].archs: {arch!r} is not defined in archs")
-        for method in block["methods"]:
-            if method not in config["methods"]:
-                raise ConfigError(f"grid[{i}].methods: {method!r} is not defined in methods")
-
-
-_check_config()
-
-
-def dataset_on(name):
-    """A data set is off while its path is null (the ILSVRC2012 section until a path is given)."""
-    return config["datasets"][name].get("path", "") is not None
-
-
-def grid_runs():
-    """Every run of the enabled grid blocks whose data set is on, as wildcard dicts."""
-    runs = []
-    for block in config["grid"]:
-        if not block["enabled"] or not dataset_on(block["dataset"]):
-            continue
-        for arch, method, seed, gen in product(
-            block["archs"], block["methods"], block["seeds"], range(block["generations"] + 1)
-        ):
-            runs.append(
-                dict(dataset=block["dataset"], arch=arch, method=method, seed=seed, generation=gen)
-            )
-    return runs
-
-
-RUNS = grid_runs()
-CHAIN = f"{RESULTS}/{{dataset}}/{{arch}}/{{method}}/seed{{seed}}"
-CHAINS = sorted({(r["dataset"], r["arch"], r["method"], r["seed"]) for r in RUNS})
-TRANSFER = config["transfer"]["enabled"]
-# the linear probe reads 32x32 targets: it is for the 32x32 (in-memory) sources, not ImageFolder ones
-TRANSFER_CHAINS = [c for c in CHAINS if TRANSFER and config["datasets"][c[0]]["kind"] != "imagefolder"]
-
-
-def run_files(pattern):
-    """``pattern`` (relative to a run directory) for every run of the grid."""
-    return [f"{RUN}/{pattern}".format(**r) for r in RUNS]
-
-
-def chain_files(name, chains=CHAINS):
-    """``name`` (relative to a chain directory) for every chain: dataset, arch, method, seed."""
-    return [f"{CHAIN}/{name}".format(dataset=d, arch=a, method=m, seed=s) for d, a, m, s in chains]
-
-
 # chain -> its generations, and cell -> its patriarchs: input functions look up, never scan RUNS
 GENERATIONS = {}
 PATRIARCHS = {}
 for _r in RUNS:
     GENERATIONS.setdefault((_r["dataset"], _r["arch"], _r["method"], str(_r["seed"])), []).append(_r["generation"])
     if _r["generation"] == 0:
-        PATRIARCHS.setdefault((_r["dataset"], _r["arch"]), []).append(f"{RUN}/test_logits.npz".format(**_r))
+        PATRIARCHS.setdefault((_r["dataset"], _r["arch"]), []).append(_r)
 
 
-def chain_logits(w):
-    """Test logits of every generation of one chain, in order."""
-    gens = sorted(GENERATIONS[(w.dataset, w.arch, w.method, w.seed)])
-    return [f"{CHAIN}/gen{g}/test_logits.npz".format(**w) for g in gens]
+# ======================================================================================
+# Paths of the whole grid (aggregation and the paper outputs)
+# ======================================================================================
+def get_run_files(name):
+    """File ``name`` of every run's directory (e.g. metrics.json), in grid order."""
+    return [f"{RUN}/{name}".format(**r) for r in RUNS]
 
 
-def data_file(dataset):
-    return f"{RESULTS}/data/{dataset}.npz"
+def get_chain_files(name, chains=CHAINS):
+    """File ``name`` of every chain's directory (e.g. eval.csv)."""
+    return [f"{CHAIN}/{name}".format(dataset=d, arch=a, method=m, seed=s) for d, a, m, s in chains]
 
 
-def dataset_source(name):
-    """How a job finds a data set: its kind, path and whether it may download."""
-    ds = config["datasets"][name]
+def get_run_records():
+    """Every run's keys and the exact files aggregation reads (its benchmark may not exist)."""
+    return [dict(r, metrics=f"{RUN}/metrics.json".format(**r), spec=f"{RUN}/spec.yaml".format(**r),
+                 provenance=f"{RUN}/provenance.json".format(**r), eval=f"{CHAIN}/eval.csv".format(**r),
+                 benchmark=TRAIN_BENCHMARK.format(**r)) for r in RUNS]
+
+
+def get_chain_records(name, chains=CHAINS):
+    """Every chain's keys and the path of its file ``name``."""
+    return [dict(dataset=d, arch=a, method=m, seed=s, path=path)
+            for (d, a, m, s), path in zip(chains, get_chain_files(name, chains))]
+
+
+def get_paper_outputs():
+    """The paper tables and figures of every cell (the `report` target)."""
+    names = ("accuracy", "tolerance", "secondary", "ensembles") + (("transfer",) if TRANSFER else ())
+    figures = [f"{FIGURES}/{name}.{ext}".format(dataset=d, arch=a)
+               for d, a in CELLS for name in names for ext in ("png", "svg")]
+    tables = [f"{SUMMARY}/paper/{name}" for name in ("tables.md", "tables.tex", "tables.html", "claims.csv")]
+    return tables + figures + [f"{SUMMARY}/paper/compute.png", f"{SUMMARY}/paper/compute.svg"]
+
+
+# ======================================================================================
+# Input functions of one job
+# ======================================================================================
+def get_data_file(dataset):
+    """What a job reading ``dataset`` depends on: the synthetic set itself, or the manifest that
+    the data rule writes once it has found (or downloaded) and checked the files on disk."""
+    return f"{DATA}.npz".format(dataset=dataset) if dataset in SYNTHETIC else f"{DATA}.json".format(dataset=dataset)
+
+
+def get_data_source(dataset):
+    """How a job finds ``dataset``: its kind and path (synthetic: the built .npz file)."""
+    ds = config["datasets"][dataset]
     if ds["kind"] == "synthetic":
-        return {"kind": "synthetic", "path": data_file(name)}
-    return {"kind": ds["kind"], "path": ds["path"], "download": ds["download"]}
+        return {"kind": "synthetic", "path": get_data_file(dataset)}
+    return {k: v for k, v in ds.items() if k in ("kind", "path", "download", "checksums")}
 
 
-def transfer_inputs(w):
-    models = [f.replace("test_logits.npz", "model.pt") for f in chain_logits(w)]
-    inputs = {"models": models}
-    for key, name in (("source", w.dataset), ("target", config["transfer"]["dataset"])):
-        if name in SYNTHETIC:
-            inputs[key] = data_file(name)
-    return inputs
+def get_chain_generations(w):
+    """The generations of one chain, in order."""
+    return sorted(GENERATIONS[(w.dataset, w.arch, w.method, w.seed)])
 
 
-def train_inputs(w):
-    inputs = {}
-    if w.dataset in SYNTHETIC:
-        inputs["data"] = data_file(w.dataset)
+def get_chain_logits(w):
+    """Test logits of every generation of one chain, in order."""
+    return [f"{RUN}/test_logits.npz".format(**{**w, "generation": g}) for g in get_chain_generations(w)]
+
+
+def get_chain_models(w):
+    """model.pt of every generation of one chain, in order."""
+    return [f"{RUN}/model.pt".format(**{**w, "generation": g}) for g in get_chain_generations(w)]
+
+
+def get_patriarch_logits(w):
+    """Test logits of every patriarch of one (dataset, arch) cell."""
+    return [f"{RUN}/test_logits.npz".format(**r) for r in PATRIARCHS[(w.dataset, w.arch)]]
+
+
+def get_patriarch_keys(w):
+    """The keys of those patriarchs, in the same order."""
+    return PATRIARCHS[(w.dataset, w.arch)]
+
+
+def get_train_inputs(w):
+    """The data set, and for a student its teacher: generation m-1 of the same chain."""
+    inputs = {"data": get_data_file(w.dataset)}
     gen = int(w.generation)
-    if gen > 0:  # the teacher: generation m-1 of the same dataset, arch, method and seed
+    if gen > 0:
         inputs["teacher"] = f"{RUN}/model.pt".format(**{**w, "generation": gen - 1})
     return inputs
 
 
-LOSS_PARAMS = ("epsilon", "beta", "eta", "k")
+def get_transfer_inputs(w):
+    """Every model of the chain, and both data sets (the source's normalisation, the target's images)."""
+    return {"models": get_chain_models(w), "source": get_data_file(w.dataset),
+            "target": get_data_file(config["transfer"]["dataset"])}
 
 
-def arch_resources(w):
-    """Runtime (minutes) and memory (MB) of one training job of ``w.arch``, before attempt scaling."""
+def get_arch_resources(w):
+    """One training job of ``w.arch`` on a cluster (runtime in minutes, memory in MB), before the
+    retry scaling."""
     return config["archs"][w.arch]["resources"]
 
 
-def train_spec(w):
-    """Every setting that shapes the run's result; a change reruns exactly the runs it touches."""
+def get_train_spec(w):
+    """Every setting that shapes the run's result (tkd.spec.RESULT_FIELDS); a change reruns exactly
+    the runs it touches. How a job runs (device, threads, ...) is not here: see tkd.jobs.train."""
     ds = config["datasets"][w.dataset]
     method = config["methods"][w.method]
-    recipe = config["recipes"][config["archs"][w.arch]["recipe"]]
-    ex = config["execution"]
     spec = dict(
         dataset=ds["kind"],
-        data_path=data_file(w.dataset) if ds["kind"] == "synthetic" else ds["path"],
+        data_path=get_data_source(w.dataset)["path"],
         arch=w.arch,
         generation=int(w.generation),
         seed=int(w.seed),
-        device=ex["device"],
-        amp=ex["amp"],
-        deterministic=ex["deterministic"],
-        eval_every=ex["eval_every"],
-        **recipe,
+        **{k: v for k, v in config["execution"].items() if k in RESULT_FIELDS},
+        **config["recipes"][config["archs"][w.arch]["recipe"]],
     )
     if ds["kind"] == "cifar100":
         spec["download"] = ds["download"]
+        if not ds["checksums"]:  # hand-made test files only (the data rule checks real ones)
+            spec["verify_checksums"] = False
     if ds["kind"] == "imagefolder":
         spec.update(image_size=ds["image_size"], eval_resize=ds["eval_resize"])
-    if int(w.generation) == 0:  # a patriarch learns from labels only
-        spec["loss"] = method["loss"]
-        spec["loss_params"] = {k: method[k] for k in LOSS_PARAMS if k in method}
+    students = {k: v for k, v in method.items() if k in RESULT_FIELDS and k != "loss"}  # lam, temperature, student_init
+    if int(w.generation) == 0:  # a patriarch learns from labels only: its loss and the loss's parameters
+        spec.update(loss=method["loss"], loss_params={k: v for k, v in method.items() if k != "loss" and k not in students})
     else:  # a student learns from its teacher (its lineage already carries the loss)
-        spec.update(lam=method["lam"], temperature=method["temperature"], student_init=method["student_init"])
+        spec.update(students)
     return spec
-
-
-CELLS = sorted({(r["dataset"], r["arch"]) for r in RUNS})
-
-
-def patriarch_logits(w):
-    """Test logits of every patriarch of one (dataset, arch) cell."""
-    return PATRIARCHS[(w.dataset, w.arch)]
-
-
-def paper_outputs():
-    figures = [
-        f"{FIGURES}/{name}.{ext}".format(dataset=d, arch=a)
-        for d, a in CELLS
-        for name in ("accuracy", "tolerance", "secondary", "ensembles") + (("transfer",) if TRANSFER else ())
-        for ext in ("png", "svg")
-    ]
-    tables = [f"{SUMMARY}/paper/tables.{ext}" for ext in ("md", "tex", "html")]
-    return tables + figures + [f"{SUMMARY}/paper/compute.png", f"{SUMMARY}/paper/compute.svg"]
 
 
 def print_summary():

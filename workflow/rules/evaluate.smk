@@ -1,20 +1,25 @@
+# ======================================================================================
+# Evaluation of saved test logits: numpy only, local.
+# ======================================================================================
 localrules:
     evaluate,
 
 
 rule evaluate:
-    """Per chain, from saved test logits: each generation's accuracy and secondary-information
-    measures, and ensembles of generations 0..m for every m and of the last k."""
+    """Per chain, from saved test logits: each generation's accuracy (whole test set and its two
+    halves) and secondary-information measures, and ensembles of generations 0..m for every m and
+    of the last k."""
     input:
-        chain_logits,
+        get_chain_logits,
     output:
         eval=f"{CHAIN}/eval.csv",
         ensembles=f"{CHAIN}/ensembles.csv",
     params:
+        generations=get_chain_generations,
         k=config["analysis"]["secondary_k"],
         last=config["analysis"]["ensemble_last"],
     log:
-        f"{RESULTS}/logs/evaluate/{{dataset}}/{{arch}}/{{method}}/seed{{seed}}.log",
+        f"{RESULTS}/logs/evaluate/{layout.CHAIN_ID}.log",
     conda:
         "../../envs/tkd.yaml"
     script:

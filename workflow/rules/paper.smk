@@ -1,3 +1,6 @@
+# ======================================================================================
+# The paper's outputs: claims, tables and figures with verdicts (`snakemake report`).
+# ======================================================================================
 localrules:
     paper_tables,
     paper_figures,
@@ -6,19 +9,22 @@ localrules:
 
 
 rule paper_tables:
-    """Paper-style tables (Markdown, LaTeX booktabs, HTML) with the reported numbers and verdicts."""
+    """The claims table, then paper-style tables (Markdown, LaTeX booktabs, HTML), with verdicts."""
     input:
         runs=f"{SUMMARY}/runs.csv",
         ensembles=f"{SUMMARY}/ensembles.csv",
         transfer=f"{SUMMARY}/transfer.csv",
         reported=config["paper"]["reported"],
+        claims=config["paper"]["claims"],
     output:
         md=report(f"{SUMMARY}/paper/tables.md", caption="../report/tables.rst", category="Tables",
-                  labels={"table": "generations and verdicts", "format": "Markdown"}),
+                  labels={"table": "claims, generations and verdicts", "format": "Markdown"}),
         tex=report(f"{SUMMARY}/paper/tables.tex", caption="../report/tables.rst", category="Tables",
-                   labels={"table": "generations and verdicts", "format": "LaTeX"}),
+                   labels={"table": "claims, generations and verdicts", "format": "LaTeX"}),
         html=report(f"{SUMMARY}/paper/tables.html", caption="../report/tables.rst", category="Tables",
-                    labels={"table": "generations and verdicts", "format": "HTML"}),
+                    labels={"table": "claims, generations and verdicts", "format": "HTML"}),
+        claims=report(f"{SUMMARY}/paper/claims.csv", caption="../report/claims.rst", category="Tables",
+                      labels={"table": "the paper's claims", "format": "CSV"}),
         comparison=f"{SUMMARY}/paper/comparison.csv",
     params:
         tolerance=config["paper"]["tolerance"],
@@ -37,7 +43,7 @@ rule paper_figures:
         ensembles=f"{SUMMARY}/ensembles.csv",
         transfer=f"{SUMMARY}/transfer.csv",
         reported=config["paper"]["reported"],
-        logits=patriarch_logits,
+        logits=get_patriarch_logits,
     output:
         accuracy=report(f"{FIGURES}/accuracy.png", caption="../report/accuracy.rst", category="Figures",
                         subcategory="{dataset} / {arch}",
@@ -61,6 +67,7 @@ rule paper_figures:
         transfer_svg=f"{FIGURES}/transfer.svg",
     params:
         k=config["analysis"]["secondary_k"],
+        patriarchs=get_patriarch_keys,
     log:
         f"{RESULTS}/logs/paper/figures/{{dataset}}/{{arch}}.log",
     conda:
@@ -88,5 +95,5 @@ rule compute_figure:
 rule report:
     """`snakemake report`: every paper table and figure (`snakemake --report` is the HTML report)."""
     input:
-        paper_outputs(),
+        get_paper_outputs(),
     default_target: False

@@ -1,3 +1,6 @@
+# ======================================================================================
+# Training: one job per generation of every chain.
+# ======================================================================================
 rule train:
     """One generation: the patriarch (generation 0) or a student of generation m-1.
 
@@ -5,7 +8,7 @@ rule train:
     killed or preempted job continues from it when it is run again.
     """
     input:
-        unpack(train_inputs),
+        unpack(get_train_inputs),
     output:
         model=f"{RUN}/model.pt",
         metrics=f"{RUN}/metrics.json",
@@ -14,18 +17,19 @@ rule train:
         provenance=f"{RUN}/provenance.json",
         spec=f"{RUN}/spec.yaml",
     params:
-        spec=train_spec,
+        spec=get_train_spec,
+        out_dir=RUN,
     log:
-        f"{RESULTS}/logs/train/{RUN_ID}.log",
+        TRAIN_LOG,
     benchmark:
-        f"{RESULTS}/benchmarks/train/{RUN_ID}.tsv"
+        TRAIN_BENCHMARK
     threads: config["execution"]["threads"]
     resources:
         # per architecture from config; a retry (resubmitted by sbatch) gets more time and memory
-        runtime=lambda w, attempt: arch_resources(w)["runtime"] * attempt,
-        mem_mb=lambda w, attempt: arch_resources(w)["mem_mb"] * attempt,
-        gpu=lambda w: arch_resources(w)["gpu"],
-        cpus_per_gpu=lambda w: arch_resources(w)["cpus_per_gpu"],
+        runtime=lambda w, attempt: get_arch_resources(w)["runtime"] * attempt,
+        mem_mb=lambda w, attempt: get_arch_resources(w)["mem_mb"] * attempt,
+        gpu=lambda w: get_arch_resources(w)["gpu"],
+        cpus_per_gpu=lambda w: get_arch_resources(w)["cpus_per_gpu"],
     conda:
         "../../envs/tkd.yaml"
     script:

@@ -21,8 +21,13 @@ import json
 import statistics
 import time
 
+import sys
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tkd from this checkout, installed or not
 
 
 def standard_loader(images, labels, batch_size, workers, mean, std, pin):

@@ -13,8 +13,9 @@ import time
 
 import pandas as pd
 import pytest
+import yaml
 
-from helpers import REPO, snakemake
+from helpers import REPO, expected_counts, snakemake
 
 
 def _slurm_up() -> bool:
@@ -61,19 +62,23 @@ def test_missing_data_submits_no_training_job(tmp_path):
 
 
 def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
+    """Two of the demo's methods through sbatch: every non-local job submitted, each training job
+    granted its (fake) GPU, and the same runs, to the bit, as the local demo."""
     local_results, _ = demo
     results = tmp_path / "results"
     override = tmp_path / "gpu.yaml"
-    override.write_text(FAKE_GPU.format(recipe="demo"))
+    demo_cfg = yaml.safe_load((REPO / "workflow" / "demo.yaml").read_text())
+    grid = [dict(demo_cfg["grid"][0], methods=["ce", "tsd"])]
+    override.write_text(FAKE_GPU.format(recipe="demo") + yaml.safe_dump({"grid": grid}))
     out = snakemake("--profile", "slurm", "-j", "8", "--configfile", "workflow/demo.yaml", str(override),
                     "--config", f"results={results}", *LOCAL, timeout=1500)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
     jobs = submissions(log)
-    # every non-local job went through sbatch; evaluation, tables, figures and aggregation stayed local
-    runs = pd.read_csv(local_results / "summary" / "runs.csv")
-    chains = runs.groupby(["method", "seed"]).ngroups
-    assert {k: len(v) for k, v in jobs.items()} == {"synthetic_data": 2, "train": len(runs), "transfer": chains}
+    # every non-local job went through sbatch; data checks, evaluation, tables, figures and aggregation stayed local
+    counts = expected_counts({**yaml.safe_load((REPO / "config.yaml").read_text()), **demo_cfg, "grid": grid})
+    remote = {rule: counts[rule] for rule in ("synthetic_data", "train", "transfer") if rule in counts}
+    assert {k: len(v) for k, v in jobs.items()} == remote
     # the GPU request reached SLURM: it granted a (fake) GPU to every training job
     runs = pd.read_csv(results / "summary" / "runs.csv")
     assert runs.slurm_job_id.notna().all()
@@ -82,9 +87,13 @@ def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
         assert json.loads(prov.read_text())["cuda_visible_devices"] in ("0", "1"), prov
     show = subprocess.run(["scontrol", "show", "job", jobs["train"][0]], capture_output=True, text=True).stdout
     assert "gres/gpu" in show or "gres:gpu:1" in show, show
-    # the same result files as a local run of the same grid
-    tree = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    # the same runs as the local demo: same files, and (deterministic on the CPU) the same numbers
+    tree = lambda root: sorted(str(p.relative_to(root)) for m in ("ce", "tsd")
+                               for p in (root / "synthetic").glob(f"*/{m}/**/*") if p.is_file())
     assert tree(results) == tree(local_results)
+    local = pd.read_csv(local_results / "summary" / "runs.csv").set_index(["method", "seed", "generation"])
+    here = runs.set_index(["method", "seed", "generation"])
+    assert (here.test_top1 == local.loc[here.index].test_top1).all()
 
 
 def test_cancelled_training_is_resubmitted_and_resumes(tmp_path):

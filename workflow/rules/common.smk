@@ -176,6 +176,14 @@ def get_train_spec(w):
 
 
 def print_summary():
+    """At the end of a run: the per-method table and the claims table."""
     path = f"{SUMMARY}/summary.md"
     if os.path.exists(path):
         print(open(path).read())
+    claims = f"{SUMMARY}/paper/claims.csv"
+    if os.path.exists(claims):
+        from tkd.claims import summary_text  # pandas: here only, after the run, never at parse time
+        from tkd.files import read_csv
+
+        print(f"# The paper's claims on these runs (verdicts: see README, 'Reading a verdict')\n")
+        print(summary_text(read_csv(claims, what="claims table")))

@@ -1,0 +1,41 @@
+"""The benchmark scripts run and compare like with like; the GPU check runs on the CPU at toy size."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from helpers import REPO, expected_counts
+
+
+@pytest.mark.slow
+def test_dry_run_benchmark_compares_like_with_like():
+    """benchmarks/dryrun.py: every bare Snakefile has the paper grid's jobs (it exits non-zero if not)."""
+    out = subprocess.run([sys.executable, "benchmarks/dryrun.py", "--repeats", "1"], cwd=REPO,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr[-2000:]
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result["jobs"] == expected_counts(yaml.safe_load((REPO / "config.yaml").read_text()))["total"]
+    assert {"ratio_shell", "ratio_script", "ratio_directives"} <= set(result)
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_on_the_cpu(tmp_path):
+    """The prepared GPU check, shrunk with --small: every part runs and reports, so it cannot fail
+    on a typo while GPU minutes count."""
+    env = dict(os.environ, OUT=str(tmp_path / "out"), DEADLINE_S="600", PYTHON=sys.executable)
+    out = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--small"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=900)
+    log = (tmp_path / "out" / "log.txt").read_text()
+    assert out.returncode == 0, log[-3000:]
+    assert "skipped" not in log and "Traceback" not in log, log[-3000:]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    e2e = results["e2e"]
+    assert e2e["agreement"]["gen0"]["ok"] and e2e["agreement"]["gen1"]["ok"], e2e["agreement"]
+    assert e2e["resume"]["ok"], e2e["resume"]
+    assert results["throughput/resnet8_cifar/b32/patriarch"]["code"] == 0
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| resnet8_cifar | 32 |" in summary
+    assert (tmp_path / "out" / "profile_resnet8_cifar.txt").stat().st_size > 100

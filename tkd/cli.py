@@ -61,25 +61,29 @@ def _claims(args) -> int:
     return 0
 
 
-def _status(args) -> int:
+def _grid_config(args) -> dict:
+    """The config of ``--configfile``, with ``--results`` laid over it."""
     from .config import load
-    from .status import render, status
 
     config = load(args.configfile)
     if args.results:
         config["results"] = args.results
+    return config
+
+
+def _status(args) -> int:
+    from .status import render, status
+
+    config = _grid_config(args)
     table, failed = status(config)
     print(render(table, failed, config["results"]))
     return 0
 
 
 def _tables(args) -> int:
-    from .config import load
     from .partial import write
 
-    config = load(args.configfile)
-    if args.results:
-        config["results"] = args.results
+    config = _grid_config(args)
     out, _, partial = write(config, args.output)
     if not partial["done"]:
         print(f"no finished runs under {config['results']} yet (0 of {partial['total']}): nothing to tabulate")
@@ -96,6 +100,11 @@ def _slurm_check(args) -> int:
     print("\n" + ("problems found: fix the errors above before submitting" if report.failed
                   else "this site can run the grid's training jobs"))
     return 1 if report.failed else 0
+
+
+def _results_folder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--configfile", **CONFIGFILE)
+    p.add_argument("--results", help="the results folder (default: the config's results)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,15 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="how far the grid is: done, running, failed, pending; GPU-hours spent and left",
                        description="Read the results folder of the config's grid and report its state; runs nothing.")
-    p.add_argument("--configfile", **CONFIGFILE)
-    p.add_argument("--results", help="the results folder (default: the config's results)")
+    _results_folder_options(p)
     p.set_defaults(func=_status)
 
     p = sub.add_parser("tables", help="claims, tables and figures of the runs finished so far (marked partial)",
                        description="Render the paper outputs over whatever runs of the grid have finished, into "
                                    "RESULTS/summary/partial/ (or --output), every page marked partial.")
-    p.add_argument("--configfile", **CONFIGFILE)
-    p.add_argument("--results", help="the results folder (default: the config's results)")
+    _results_folder_options(p)
     p.add_argument("-o", "--output", metavar="DIR", help="where to write (default: RESULTS/summary/partial)")
     p.set_defaults(func=_tables)
 

@@ -62,13 +62,13 @@ def test_missing_data_submits_no_training_job(tmp_path):
 
 
 def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
-    """Two of the demo's methods through sbatch: every non-local job submitted, each training job
-    granted its (fake) GPU, and the same runs, to the bit, as the local demo."""
+    """Two of the demo's methods, one seed, through sbatch: every non-local job submitted, each
+    training job granted its (fake) GPU, and the same runs, to the bit, as the local demo."""
     local_results, _ = demo
     results = tmp_path / "results"
     override = tmp_path / "gpu.yaml"
     demo_cfg = yaml.safe_load((REPO / "workflow" / "demo.yaml").read_text())
-    grid = [dict(demo_cfg["grid"][0], methods=["ce", "tsd"])]
+    grid = [dict(demo_cfg["grid"][0], methods=["ce", "tsd"], seeds=[0])]
     override.write_text(FAKE_GPU.format(recipe="demo") + yaml.safe_dump({"grid": grid}))
     out = snakemake("--profile", "slurm", "-j", "8", "--configfile", "workflow/demo.yaml", str(override),
                     "--config", f"results={results}", *LOCAL, timeout=1500)
@@ -89,7 +89,7 @@ def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
     assert "gres/gpu" in show or "gres:gpu:1" in show, show
     # the same runs as the local demo: same files, and (deterministic on the CPU) the same numbers
     tree = lambda root: sorted(str(p.relative_to(root)) for m in ("ce", "tsd")
-                               for p in (root / "synthetic").glob(f"*/{m}/**/*") if p.is_file())
+                               for p in (root / "synthetic").glob(f"*/{m}/seed0/**/*") if p.is_file())
     assert tree(results) == tree(local_results)
     local = pd.read_csv(local_results / "summary" / "runs.csv").set_index(["method", "seed", "generation"])
     here = runs.set_index(["method", "seed", "generation"])

@@ -40,8 +40,8 @@ def test_student_generation_taught_by_patriarch(patriarch, synthetic_npz, tmp_pa
     teacher_dir, _ = patriarch
     before = (teacher_dir / "model.pt").read_bytes()
     metrics = train(tiny_spec(synthetic_npz, tmp_path, generation=1, teacher=str(teacher_dir / "model.pt"),
-                              lam=0.6, epochs=1))
-    assert metrics["test_top1"] > 2.0
+                              lam=0.6, epochs=3))
+    assert metrics["test_top1"] > 4.0, "100 classes: chance is 1 %"
     assert (teacher_dir / "model.pt").read_bytes() == before, "the teacher stays frozen"
 
 

@@ -58,19 +58,23 @@ def write_override(tmp_path, text):
     return str(path)
 
 
+SLOW = pytest.mark.slow  # the same path as the first two; tkd.config is unit-tested in tests/test_config.py
+
+
 @pytest.mark.parametrize("override,needle", [
     ("grid:\n- {dataset: cifar100, archs: [resnet57_cifar], methods: [ce], seeds: [0], generations: 1}\n",
      "resnet57_cifar"),
-    ("methods:\n  tsd-0.6: {loss: tsd, eta: 1.5}\n", "eta"),
-    ("grid:\n- {dataset: cifar100, archs: [resnet56_cifar], methods: [ce], seeds: [0], generations: -1}\n",
-     "generations"),
     ("grid:\n- {dataset: cifar100, archs: [resnet56_cifar], methods: [tsd-0.8], seeds: [0], generations: 1}\n",
      "grid[0].methods: 'tsd-0.8' is not defined in methods"),
-    ("recipes:\n  resnet_cifar: {epochs: 164, batch_size: 128, lr: 0.1, wieght_decay: 0.0005}\n", "wieght_decay"),
-    ("methods:\n  ce: {loss: ce, epsilon: 0.1}\n", "epsilon"),
-    ("datasets:\n  ilsvrc2012: {kind: imagefolder, path: null, eval_resize: 200}\n",
-     "datasets.ilsvrc2012.eval_resize: 200 is smaller than image_size 224"),
-    ("execution: {compile: sometimes}\n", "sometimes"),
+    pytest.param("methods:\n  tsd-0.6: {loss: tsd, eta: 1.5}\n", "eta", marks=SLOW),
+    pytest.param("grid:\n- {dataset: cifar100, archs: [resnet56_cifar], methods: [ce], seeds: [0], generations: -1}\n",
+                 "generations", marks=SLOW),
+    pytest.param("recipes:\n  resnet_cifar: {epochs: 164, batch_size: 128, lr: 0.1, wieght_decay: 0.0005}\n",
+                 "wieght_decay", marks=SLOW),
+    pytest.param("methods:\n  ce: {loss: ce, epsilon: 0.1}\n", "epsilon", marks=SLOW),
+    pytest.param("datasets:\n  ilsvrc2012: {kind: imagefolder, path: null, eval_resize: 200}\n",
+                 "datasets.ilsvrc2012.eval_resize: 200 is smaller than image_size 224", marks=SLOW),
+    pytest.param("execution: {compile: sometimes}\n", "sometimes", marks=SLOW),
 ])
 def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, override, needle):
     out = snakemake("-n", "--configfile", write_override(tmp_path, override))
@@ -80,7 +84,7 @@ def test_bad_config_fails_at_parse_time_naming_the_key(tmp_path, override, needl
     assert "Job stats" not in text, "no DAG is built from a bad config"
 
 
-@pytest.mark.parametrize("word", ["off", "yes"])  # the rest: tests/test_spec.py
+@pytest.mark.parametrize("word", ["off", pytest.param("yes", marks=pytest.mark.slow)])  # the rest: tests/test_spec.py
 def test_on_off_words_as_users_write_them(tmp_path, word):
     """YAML reads off/no as false and on/yes as true: the config accepts them all."""
     out = snakemake("-n", "--configfile", write_override(tmp_path, f"execution:\n  compile: {word}\n"),
@@ -116,6 +120,7 @@ def test_data_on_disk_is_found_checked_and_described(tmp_path):
     assert (manifest["train_images"], manifest["test_images"], manifest["classes"]) == (200, 100, 100)
 
 
+@pytest.mark.slow
 def test_paper_grid_dry_run_through_the_slurm_profile(tmp_path):
     """Works on a machine without SLURM: a dry-run submits nothing."""
     out = snakemake("-n", "--profile", "slurm", "--config", f"results={tmp_path}")

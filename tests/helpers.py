@@ -58,7 +58,7 @@ def write_fake_cifar100(root: Path, n_train: int = 200, n_test: int = 100, seed:
 
 def tiny_spec(data, out, **overrides) -> dict:
     spec = dict(dataset="synthetic", data_path=str(data), arch="resnet8_cifar", out_dir=str(out),
-                epochs=2, batch_size=32, lr=0.05, lr_milestones=[0.5], threads=1, deterministic=True)
+                epochs=2, batch_size=32, lr=0.05, lr_milestones=[0.5], threads=2, deterministic=True)
     spec.update(overrides)
     return spec
 

@@ -80,7 +80,7 @@ def test_the_teacher_teaches_with_its_running_statistics(synthetic_npz, tmp_path
         assert (teacher.eval()(x).argmax(1) == 7).all()
         assert (teacher.train()(x).argmax(1) == 7).float().mean() < 0.5, "batch statistics: varied classes"
     train(tiny_spec(synthetic_npz, tmp_path / "student", generation=1, teacher=str(tmp_path / "teacher.pt"),
-                    lam=0.0, epochs=2, lr=0.05))
+                    lam=0.0, epochs=1, lr=0.05))
     logits = np.load(tmp_path / "student" / "test_logits.npz")["logits"]
     assert (logits.argmax(1) == 7).mean() > 0.9
 

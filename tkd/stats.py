@@ -52,10 +52,9 @@ def seeds_needed(sd: float, margin: float, confidence: float = CONFIDENCE) -> fl
     ``margin``; nan when no number of seeds would do (``margin`` <= 0) or more than MAX_SEEDS."""
     if not margin > 0 or math.isnan(sd):
         return math.nan
-    for n in range(MIN_SEEDS, MAX_SEEDS + 1):
-        if st.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n) < margin:
-            return float(n)
-    return math.nan
+    n = np.arange(MIN_SEEDS, MAX_SEEDS + 1)
+    narrow = st.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n) < margin  # one scipy call, not one per n
+    return float(n[narrow.argmax()]) if narrow.any() else math.nan
 
 
 def _summary(values) -> tuple[float, float, float, float, int]:

@@ -2,6 +2,7 @@
 on-disk formats, tiny specs, and simulated runs.csv frames with known answers."""
 from __future__ import annotations
 
+import csv
 import os
 import pickle
 import subprocess
@@ -54,6 +55,12 @@ def write_fake_cifar100(root: Path, n_train: int = 200, n_test: int = 100, seed:
     with open(folder / "meta", "wb") as f:
         pickle.dump(meta, f)
     return root
+
+
+def history(run_dir: Path) -> list[dict]:
+    """A run's history.csv as rows of column -> text, without the timing columns (they vary)."""
+    with open(Path(run_dir) / "history.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if k not in ("seconds", "images_per_s")} for row in csv.DictReader(f)]
 
 
 def tiny_spec(data, out, **overrides) -> dict:

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import run_cli, tiny_spec, tkd, write_fake_cifar100
+from helpers import history, run_cli, tiny_spec, tkd, write_fake_cifar100
 from tkd.archs import create
 from tkd.errors import SpecError
 from tkd.layout import RUN_FILES, resume_path
@@ -28,7 +28,13 @@ def test_patriarch_beats_chance_and_writes_run_dir(patriarch):
     for name in RUN_FILES:
         assert (out / name).is_file(), name
     assert not resume_path(out).exists(), "a finished run removes its resume state"
-    assert len((out / "history.csv").read_text().splitlines()) == 1 + 3
+    rows = history(out)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    # the tolerant teacher's loss (Eq. 3) by its named terms, which sum to the loss
+    assert list(rows[0])[:5] == ["epoch", "lr", "train_loss", "loss_ce", "loss_tsd"]
+    for r in rows:
+        assert float(r["loss_ce"]) + float(r["loss_tsd"]) == pytest.approx(float(r["train_loss"]), rel=1e-6)
+        assert float(r["loss_tsd"]) > 0.0
     z = np.load(out / "test_logits.npz")
     assert z["logits"].dtype == np.float16 and z["logits"].shape == (400, 100)
     assert z["coarse"].max() == 19
@@ -42,6 +48,9 @@ def test_student_generation_taught_by_patriarch(patriarch, synthetic_npz, tmp_pa
     metrics = train(tiny_spec(synthetic_npz, tmp_path, generation=1, teacher=str(teacher_dir / "model.pt"),
                               lam=0.6, epochs=3))
     assert metrics["test_top1"] > 4.0, "100 classes: chance is 1 %"
+    rows = history(tmp_path)
+    assert list(rows[0])[2:5] == ["train_loss", "loss_ce", "loss_kl"], "Eq. 2's terms"
+    assert all(float(r["loss_kl"]) > 0.0 for r in rows)
     assert (teacher_dir / "model.pt").read_bytes() == before, "the teacher stays frozen"
 
 
@@ -153,8 +162,7 @@ def test_kill_and_resume_is_bit_identical(synthetic_npz, tmp_path):
     assert "resuming" in out
     a, b = _weights(tmp_path / "a" / "model.pt"), _weights(tmp_path / "b" / "model.pt")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    strip = lambda run: [r.split(",")[:6] for r in (run / "history.csv").read_text().splitlines()]
-    assert strip(tmp_path / "a") == strip(tmp_path / "b"), "the interrupted epoch's statistics continue exactly"
+    assert history(tmp_path / "a") == history(tmp_path / "b"), "the interrupted epoch's statistics continue exactly"
 
 
 def test_resume_state_of_another_spec_is_ignored(synthetic_npz, tmp_path, capsys):

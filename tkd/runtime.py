@@ -20,7 +20,7 @@ from .losses import patriarch_loss, student_loss, total
 from .spec import TrainSpec
 
 __all__ = ["resolve_device", "Ranks", "load_weights", "load_data", "load_teacher", "load_inputs", "make_loaders",
-           "make_optimizer", "compile_mode", "make_train_step", "evaluate_model", "prepare_model"]
+           "make_optimizer", "compile_mode", "loss_terms", "make_train_step", "evaluate_model", "prepare_model"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -167,12 +167,21 @@ def compile_mode(setting: str, device: torch.device, world: int = 1) -> str | No
     return "reduce-overhead" if device.type == "cuda" and world == 1 else "default"
 
 
+def loss_terms(criterion, teacher, num_classes: int) -> tuple[str, ...]:
+    """The names of the step's loss terms, in the order the step returns them (the history's
+    ``loss_<name>`` columns): the patriarch criterion's, or Eq. 2's ``ce`` and ``kl``."""
+    logits, target = torch.zeros(2, num_classes), torch.zeros(2, dtype=torch.long)
+    terms = criterion(logits, target) if teacher is None else student_loss(logits, logits, target, 0.5)
+    return tuple(terms)
+
+
 def make_train_step(model, optimizer, criterion, teacher, lam: float, temperature: float, amp: bool,
                     mode: str | None = None):
     """One optimisation step on a batch: the patriarch's ``criterion``, or, with a ``teacher``, the
-    student loss against the frozen teacher's output on the same batch. Returns (loss, logits),
-    both detached, left on the device (no host sync). ``mode``: a torch.compile mode for the
-    student's and the teacher's forward and backward (see :func:`compile_mode`), None for eager."""
+    student loss against the frozen teacher's output on the same batch. Returns (loss, logits,
+    terms), detached and left on the device (no host sync); ``terms`` holds the loss's named terms
+    in the order of :func:`loss_terms`. ``mode``: a torch.compile mode for the student's and the
+    teacher's forward and backward (see :func:`compile_mode`), None for eager."""
     if mode is not None:
         from torch._dynamo import config as dynamo_config
 
@@ -189,16 +198,17 @@ def make_train_step(model, optimizer, criterion, teacher, lam: float, temperatur
         with autocast(x.device, amp):
             logits = model(x).float()
             if teacher is None:
-                loss = total(criterion(logits, y))
+                terms = criterion(logits, y)
             else:
                 # no_grad, not inference_mode: the KL term saves the teacher's probabilities for backward
                 with torch.no_grad():
                     teacher_logits = teacher(x).float()
-                loss = total(student_loss(logits, teacher_logits, y, lam, temperature))
+                terms = student_loss(logits, teacher_logits, y, lam, temperature)
+            loss = total(terms)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return loss.detach(), logits.detach()
+        return loss.detach(), logits.detach(), torch.stack([t.detach() for t in terms.values()])
 
     return step
 

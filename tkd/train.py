@@ -41,11 +41,12 @@ from .errors import SpecError
 from .launch import TrainingInterrupted, launch, process_count, report_rank, stop_on_signals
 from .layout import RUN_FILES, resume_path
 from .runtime import (Ranks, compile_mode, evaluate_model, load_inputs, make_loaders, make_optimizer,
-                      make_train_step, prepare_model, resolve_device)
+                      loss_terms, make_train_step, prepare_model, resolve_device)
 from .spec import TrainSpec
 
 __all__ = ["train", "rank_main", "TrainingInterrupted", "NonFiniteLoss", "RUN_FILES", "resume_path"]
 
+# history.csv: these columns, with the loss's named terms (loss_ce, loss_tsd, loss_kl, ...) after train_loss
 HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_top1", "test_top1", "test_top5", "seconds", "images_per_s")
 # With several ranks, a signal is acted on only when all ranks agree, which costs a collective:
 # every this many steps.
@@ -117,12 +118,15 @@ class _Run:
     train_loader: Any
     test_loader: Any
     step: Callable
+    terms: tuple[str, ...]  # the names of the loss terms the step returns
     log: Callable[[str], None]
     digest: str
     progress: dict = field(default_factory=lambda: {
-        "epoch": 0, "step": 0, "history": [], "best": None, "train_seconds": 0.0, "images": 0, "images_total": 0,
-        "loss_sum": torch.zeros((), dtype=torch.float64), "correct": torch.zeros((), dtype=torch.long)})
+        "epoch": 0, "step": 0, "history": [], "best": None, "train_seconds": 0.0, "images": 0, "images_total": 0})
     logits: torch.Tensor | None = None  # of the last evaluation
+
+    def __post_init__(self):
+        self.progress.update(_running_sums(len(self.terms)))
 
     @property
     def out_dir(self) -> Path:
@@ -168,7 +172,7 @@ def _setup(spec: TrainSpec, ranks: Ranks, device: torch.device) -> _Run:
     mode = compile_mode(spec.compile, device, ranks.world)
     step = make_train_step(model, optimizer, criterion, teacher, spec.lam, spec.temperature, amp, mode)
     run = _Run(spec, ranks, device, net, model, dataset, optimizer, scheduler, train_loader, test_loader, step,
-               _log if ranks.main else (lambda msg: None), spec.digest())
+               loss_terms(criterion, teacher, num_classes), _log if ranks.main else (lambda msg: None), spec.digest())
     role = f"generation {spec.generation} " + ("(patriarch, %s)" % spec.loss if teacher is None else "(student)")
     where = f"device {device}" if ranks.world == 1 else f"{ranks.world} processes (DDP), {device.type}"
     where += f", torch.compile {mode}" if mode else ", eager"
@@ -190,8 +194,7 @@ def _resume(run: _Run) -> None:
     torch.set_rng_state(state["torch_rng"])
     run.progress.update(state["progress"])
     if not run.ranks.main:  # the saved running sums are the global ones: count them once
-        run.progress.update(loss_sum=torch.zeros_like(run.progress["loss_sum"]),
-                            correct=torch.zeros_like(run.progress["correct"]))
+        run.progress.update(_running_sums(len(run.terms)))
     run.log(f"resuming {run.out_dir} at epoch {run.progress['epoch'] + 1}, step {run.progress['step']}")
 
 
@@ -221,7 +224,7 @@ def _epoch(run: _Run, epoch: int, caught: list[int]) -> None:
     start = done = progress["step"]
     steps = len(run.train_loader)
     # running sums stay on the device (no per-step sync) and resume exactly
-    loss_sum, correct = progress["loss_sum"].to(device), progress["correct"].to(device)
+    sums = {k: progress[k].to(device) for k in _running_sums(0)}
     finite = torch.ones(steps, dtype=torch.int32, device=device)
     batches = run.train_loader.epoch(epoch, start)
     if sys.stderr.isatty() and ranks.main:
@@ -230,15 +233,16 @@ def _epoch(run: _Run, epoch: int, caught: list[int]) -> None:
         batches = tqdm(batches, total=steps, initial=start, desc=f"epoch {epoch + 1}/{spec.epochs}", leave=False,
                        dynamic_ncols=True)
     for step, (x, y) in enumerate(batches, start):
-        loss, logits = run.step(x, y)
+        loss, logits, terms = run.step(x, y)
         finite[step] = torch.isfinite(loss)
-        loss_sum += loss.double() * len(y)
-        correct += (logits.argmax(1) == y).sum()
+        sums["loss_sum"] += loss.double() * len(y)
+        sums["term_sums"] += terms.double() * len(y)
+        sums["correct"] += (logits.argmax(1) == y).sum()
         done = step + 1
         if _stop_requested(caught, ranks, done, steps, device):
             _check_finite(ranks.reduce(finite, "min"), epoch)
-            progress.update(step=done, images=progress["images"] + (done - start) * spec.batch_size,
-                            loss_sum=ranks.reduce(loss_sum).cpu(), correct=ranks.reduce(correct).cpu(),
+            progress.update({k: ranks.reduce(v).cpu() for k, v in sums.items()}, step=done,
+                            images=progress["images"] + (done - start) * spec.batch_size,
                             train_seconds=progress["train_seconds"] + time.perf_counter() - t0)
             _save_state(run)
             signum = caught[0] if caught else signal.SIGTERM  # another rank's signal
@@ -246,20 +250,27 @@ def _epoch(run: _Run, epoch: int, caught: list[int]) -> None:
                     f"resume state saved to {run.state_file}")
             raise TrainingInterrupted(signum)
     _check_finite(ranks.reduce(finite, "min"), epoch)
-    ranks.reduce(loss_sum)
-    ranks.reduce(correct)
+    for v in sums.values():
+        ranks.reduce(v)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    _end_epoch(run, epoch, time.perf_counter() - t0, (done - start) * spec.batch_size, loss_sum, correct)
+    _end_epoch(run, epoch, time.perf_counter() - t0, (done - start) * spec.batch_size, sums)
 
 
-def _end_epoch(run: _Run, epoch: int, seconds: float, images: int, loss_sum, correct) -> None:
+def _running_sums(n_terms: int) -> dict[str, torch.Tensor]:
+    """An epoch's running sums (over its images) at zero: the loss, each loss term, the correct count."""
+    return {"loss_sum": torch.zeros((), dtype=torch.float64), "term_sums": torch.zeros(n_terms, dtype=torch.float64),
+            "correct": torch.zeros((), dtype=torch.long)}
+
+
+def _end_epoch(run: _Run, epoch: int, seconds: float, images: int, sums: dict[str, torch.Tensor]) -> None:
     spec, progress = run.spec, run.progress
     n_seen = images + progress["images"]
     lr = run.optimizer.param_groups[0]["lr"]
     run.scheduler.step()
-    row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum.item() / n_seen,
-           "train_top1": 100.0 * correct.item() / n_seen, "test_top1": math.nan, "test_top5": math.nan,
+    row = {"epoch": epoch + 1, "lr": lr, "train_loss": sums["loss_sum"].item() / n_seen,
+           **{f"loss_{name}": v / n_seen for name, v in zip(run.terms, sums["term_sums"].tolist())},
+           "train_top1": 100.0 * sums["correct"].item() / n_seen, "test_top1": math.nan, "test_top5": math.nan,
            "seconds": seconds, "images_per_s": images / seconds}
     progress["train_seconds"] += seconds
     progress["images_total"] += images
@@ -270,8 +281,7 @@ def _end_epoch(run: _Run, epoch: int, seconds: float, images: int, loss_sum, cor
         if progress["best"] is None or top1 > progress["best"]["test_top1"]:
             progress["best"] = {"epoch": epoch + 1, "test_top1": top1, "test_top5": top5}
     progress["history"].append(row)
-    progress.update(epoch=epoch + 1, step=0, images=0, loss_sum=torch.zeros((), dtype=torch.float64),
-                    correct=torch.zeros((), dtype=torch.long))
+    progress.update(_running_sums(len(run.terms)), epoch=epoch + 1, step=0, images=0)
     tested = "" if math.isnan(row["test_top1"]) else " test {test_top1:.2f}% top5 {test_top5:.2f}%".format(**row)
     run.log("epoch {epoch}/{n} lr {lr:.4g} loss {train_loss:.4f} train {train_top1:.2f}%{tested} "
             "{images_per_s:.0f} img/s".format(n=spec.epochs, tested=tested, **row))
@@ -327,7 +337,8 @@ def _write_run(run: _Run, metrics: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     files.torch_save({k: v.detach().cpu() for k, v in run.net.state_dict().items()}, out_dir / "model.pt")
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, HISTORY_FIELDS, lineterminator="\n")
+    fields = HISTORY_FIELDS[:3] + tuple(f"loss_{name}" for name in run.terms) + HISTORY_FIELDS[3:]
+    writer = csv.DictWriter(buf, fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(run.progress["history"])
     files.write_text(out_dir / "history.csv", buf.getvalue())

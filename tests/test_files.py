@@ -132,6 +132,18 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
+def test_saved_weights_are_the_same_bytes_every_time(tmp_path):
+    """Two saves of the same tensors are byte-identical (so a run's model.pt can be checksummed)."""
+    import torch
+
+    state = {"conv.weight": torch.arange(6.0).reshape(2, 3), "bn.num_batches_tracked": torch.tensor(3)}
+    files.torch_save(state, tmp_path / "a" / "model.pt")
+    files.torch_save(state, tmp_path / "b" / "model.pt")
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+    loaded = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    assert all(torch.equal(loaded[k], v) for k, v in state.items())
+
+
 def test_copies_are_fine(tmp_path, synthetic_npz):
     shutil.copy(synthetic_npz, tmp_path / "copy.npz")
     assert files.read_npz(tmp_path / "copy.npz", ("train_images",))["train_images"].dtype == np.uint8

@@ -41,8 +41,10 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 def torch_save(obj: Any, path: str | os.PathLike) -> None:
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    # through a file object, so the archive's records are named "archive/...", not after the
+    # temporary file: the same tensors give the same bytes, run after run
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 # --------------------------------------------------------------------------- reading

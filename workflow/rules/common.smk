@@ -185,5 +185,5 @@ def print_summary():
         from tkd.claims import summary_text  # pandas: here only, after the run, never at parse time
         from tkd.files import read_csv
 
-        print(f"# The paper's claims on these runs (verdicts: see README, 'Reading a verdict')\n")
+        print("# The paper's claims on these runs (verdicts: see README, 'Reading a verdict')\n")
         print(summary_text(read_csv(claims, what="claims table")))

@@ -36,7 +36,14 @@ def test_patriarch_beats_chance_and_writes_run_dir(patriarch):
         assert float(r["loss_ce"]) + float(r["loss_tsd"]) == pytest.approx(float(r["train_loss"]), rel=1e-6)
         assert float(r["loss_tsd"]) > 0.0
     z = np.load(out / "test_logits.npz")
-    assert z["logits"].dtype == np.float16 and z["logits"].shape == (400, 100)
+    assert z["logits"].dtype == np.float32 and z["logits"].shape == (400, 100)
+    # every accuracy comes from the same float32 logits: the saved ones give the metrics' top-1
+    from tkd.measures import logit_measures
+
+    saved = logit_measures(z["logits"], z["fine"], z["coarse"])
+    assert saved["top1"] == pytest.approx(metrics["test_top1"], abs=1e-9)
+    halves = (saved["top1_a"] * saved["images_a"] + saved["top1_b"] * saved["images_b"]) / 400
+    assert halves == pytest.approx(metrics["test_top1"]) and saved["images_a"] + saved["images_b"] == 400
     assert z["coarse"].max() == 19
     state = torch.load(out / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())

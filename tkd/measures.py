@@ -51,7 +51,7 @@ def logit_measures(logits: np.ndarray, fine: np.ndarray, coarse: np.ndarray, k: 
     """Accuracy and secondary-information measures from test logits.
 
     * ``top1``/``top5``: accuracy in %; ``top1_a``/``top5_a`` and ``top1_b``/``top5_b`` the same
-      on the two halves of :func:`split_halves`.
+      on the two halves of :func:`split_halves`, which hold ``images_a`` and ``images_b`` images.
     * ``mean_top1_prob``: mean of the largest softmax probability (how peaked).
     * ``mean_entropy``: mean entropy of the softmax, in nats.
     * ``secondary_mass``: mean probability on the classes ranked 2..k.
@@ -92,6 +92,7 @@ def logit_measures(logits: np.ndarray, fine: np.ndarray, coarse: np.ndarray, k: 
     for h, name in enumerate(HALVES):
         for k_, hit in hits.items():
             out[f"top{k_}_{name}"] = float(hit[half == h].mean() * 100) if (half == h).any() else float("nan")
+        out[f"images_{name}"] = int((half == h).sum())
     return out
 
 

@@ -345,7 +345,7 @@ def _write_run(run: _Run, metrics: dict) -> None:
     fine, coarse = labels_of(run.dataset.test)
     with files.atomic_path(out_dir / "test_logits.npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, logits=run.logits.cpu().numpy().astype(np.float16), fine=fine, coarse=coarse)
+            np.savez(f, logits=run.logits.cpu().numpy().astype(np.float32), fine=fine, coarse=coarse)
     files.write_text(out_dir / "spec.yaml", yaml.safe_dump(run.spec.to_dict(), sort_keys=False))
     files.write_json(out_dir / "provenance.json",
                      provenance.collect(run.device, seed=run.spec.seed, spec_digest=metrics["spec_digest"]))

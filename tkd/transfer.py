@@ -53,7 +53,8 @@ def probe_chain(arch: str, models: list[str], generations: list[int], source: di
 
     if threads:
         torch.set_num_threads(threads)
-    src = tkd_data.load(source["kind"], source["path"])
+    src = tkd_data.load(source["kind"], source["path"], download=source.get("download", False),
+                        verify=source.get("checksums", True))
     tgt = tkd_data.load(target["kind"], target["path"], download=target.get("download", False),
                         verify=target.get("checksums", True))
     mean, std = channel_stats(src.train.images)  # the models' own input normalisation

@@ -213,7 +213,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("part", choices=["e2e", "throughput", "profile", "summary", "device"])
     ap.add_argument("--out", required=True)
-    ap.add_argument("--work", default="/tmp/tkd-gpu-check")
+    ap.add_argument("--work", help="scratch folder (data, runs); default: a new temporary folder")
     ap.add_argument("--small", action="store_true", help="a CPU-sized dry run of the same code")
     ap.add_argument("--arch", default="resnet56_cifar")
     ap.add_argument("--batch-size", type=int, default=128)
@@ -226,6 +226,10 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=600)
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    if args.work is None:  # never a fixed path: two checks (or test suites) on one machine must not collide
+        import tempfile
+
+        args.work = tempfile.mkdtemp(prefix="tkd-gpu-check-")
     Path(args.work).mkdir(parents=True, exist_ok=True)
     if args.part == "device":
         import torch

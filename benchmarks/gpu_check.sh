@@ -15,6 +15,8 @@ py=${PYTHON:-python3}  # the interpreter that holds torch (on the GPU machine: p
 small=${1:-}
 deadline=$(( $(date +%s) + ${DEADLINE_S:-470} ))
 log="$out/log.txt"
+work=$(mktemp -d "${TMPDIR:-/tmp}/tkd-gpu-check.XXXXXX")  # scratch: data and runs, never under $OUT
+trap 'rm -rf "$work"' EXIT
 
 part() {  # part SECONDS ARGS...: run one part unless the deadline would be passed
     local limit=$1; shift
@@ -25,7 +27,7 @@ part() {  # part SECONDS ARGS...: run one part unless the deadline would be pass
     fi
     (( limit > left )) && limit=$left
     echo "== $(date +%T) $* (limit ${limit}s)" >>"$log"
-    timeout -k 10 "$limit" "$py" benchmarks/gpu_check.py "$@" --out "$out" >>"$log" 2>&1
+    timeout -k 10 "$limit" "$py" benchmarks/gpu_check.py "$@" --out "$out" --work "$work" >>"$log" 2>&1
     echo "== exit $? after $* " >>"$log"
 }
 

@@ -131,31 +131,27 @@ def expected_counts(config: dict) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------- simulated runs.csv frames
-LOSSES = {"ce": ("ce", {}), "ls": ("ls", {"epsilon": 0.1}), "cp": ("cp", {"beta": 0.1}),
-          "tsd-0.6": ("tsd", {"eta": 0.6}), "tsd-0.7": ("tsd", {"eta": 0.7})}
+def paper_config() -> dict:
+    """config.yaml as the workflow reads it (validated, defaults filled in)."""
+    from tkd.config import load
+
+    return load([str(REPO / "config.yaml")])
 
 
-def simulated_runs(truth: dict, seeds: int = 3, sd: float = 0.3, test_sd: float = 0.0, rng=None,
-                   dataset: str = "cifar100", arch: str = "resnet56_cifar", confidence: dict | None = None,
-                   top5_offset: float = 20.0) -> pd.DataFrame:
-    """runs.csv rows in the real column layout, with known true accuracies.
+PAPER_METHODS = {  # config.yaml's methods, as they reach the runs' spec_* columns
+    "ce": {"loss": "ce"}, "ls": {"loss": "ls", "epsilon": 0.1}, "cp": {"loss": "cp", "beta": 0.1},
+    "tsd-0.6": {"loss": "tsd", "eta": 0.6, "k": 5}, "tsd-0.7": {"loss": "tsd", "eta": 0.7, "k": 5}}
 
-    ``truth``: method -> list of true top-1 accuracies per generation. Each run's accuracy is its
-    truth + a seed effect shared by every generation and method of that seed (``sd``: the part
-    pairing by seed removes) + a per-run effect on each half of the test set (``test_sd`` per
-    half, independent). ``confidence``: method -> mean top-1 probability of its patriarch."""
-    rng = rng if rng is not None else np.random.default_rng(0)
-    rows = []
-    seed_effect = rng.normal(0, sd, seeds)
-    for method, accs in truth.items():
-        loss, params = LOSSES[method]
-        for seed in range(seeds):
-            for gen, acc in enumerate(accs):
-                a, b = acc + seed_effect[seed] + rng.normal(0, test_sd, 2)
-                rows.append(dict(dataset=dataset, arch=arch, method=method, seed=seed, generation=gen,
-                                 spec_loss=loss if gen == 0 else "ce", **{f"spec_{k}": v for k, v in params.items()},
-                                 test_top1=(a + b) / 2, test_top1_a=a, test_top1_b=b,
-                                 test_top5=(a + b) / 2 + top5_offset, test_top5_a=a + top5_offset,
-                                 test_top5_b=b + top5_offset,
-                                 mean_top1_prob=(confidence or {}).get(method, 0.8) if gen == 0 else 0.8))
-    return pd.DataFrame(rows)
+
+def one_cell(truth: dict, seeds: int = 3, noise=None, rng=None, dataset: str = "cifar100",
+             arch: str = "resnet56_cifar", confidence: dict | None = None) -> pd.DataFrame:
+    """runs.csv rows of one cell with known truth (tkd.simulate): ``truth`` maps a method to its true
+    top-1 per generation; ``confidence`` a method to its patriarch's true mean top-1 probability."""
+    from tkd.simulate import REGIMES, simulate
+
+    keys = [dict(dataset=dataset, arch=arch, method=m, seed=s, generation=g)
+            for m, accs in truth.items() for s in range(seeds) for g in range(len(accs))]
+    conf = confidence or {}
+    return simulate(keys, PAPER_METHODS, lambda k: truth[k["method"]][k["generation"]],
+                    noise or REGIMES["realistic"], rng if rng is not None else np.random.default_rng(0),
+                    confidence=lambda k: conf.get(k["method"], 0.8) if k["generation"] == 0 else 0.8)

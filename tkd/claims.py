@@ -9,11 +9,12 @@ quantity, in a claimed direction and, where the paper states one, a claimed size
   or ``same`` (the subject's method); an ``each:`` prefix makes one row per matching method.
   GENERATION is ``0`` (the patriarch), ``student`` (the best of generations >= 1), ``best``
   (the best of all) or ``ensemble`` (the ensemble of all generations of the chain).
-* Where a side chooses (several methods or generations), it chooses on half a of the test
-  set and both sides are scored on half b (:mod:`tkd.selection`): nothing is chosen and
-  scored on the same images.
-* The two sides are paired by seed, and :func:`tkd.stats.effect_verdict` judges the
-  differences.
+* Where a side chooses (several methods or generations), it chooses for each seed on half a
+  of the test set over the *other* seeds, and both sides are scored on half b
+  (:func:`tkd.selection.cross_fitted`): no value helped choose what it is scored on.
+* The two sides are paired by seed; the per-seed differences are a :class:`~tkd.stats.Sample`
+  (its sd floored at one test image's worth), the claim a :class:`~tkd.stats.Region`, and the
+  whole table is judged as a family (:mod:`tkd.verdicts`).
 """
 from __future__ import annotations
 
@@ -25,25 +26,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cube import Cube
 from .errors import SpecError
-from .selection import half, held_out_best
-from .stats import effect_verdict
+from .selection import QUANTITIES, describe, jackknife_se, pick, resolution
+from .stats import Region, Sample, sample, seeds_text
+from .verdicts import FDR, judge_table
 
-__all__ = ["load_claims", "claims_table", "CLAIM_COLUMNS", "OUTPUT_COLUMNS", "QUANTITIES"]
+__all__ = ["load_claims", "claims_table", "summary_text", "CLAIM_COLUMNS", "OUTPUT_COLUMNS"]
 
 CLAIM_COLUMNS = ["claim", "words", "source", "dataset", "arch", "quantity", "subject", "reference", "direction",
                  "claimed_low", "claimed_high", "note"]
-OUTPUT_COLUMNS = ["claim", "dataset", "arch", "metric", "claimed", "subject", "reference", "estimate", "ci_low",
-                  "ci_high", "n", "verdict", "seeds_needed", "why", "words", "source", "note"]
-# quantity -> (runs.csv column, has test halves, is an error rate)
-QUANTITIES = {
-    "top1": ("test_top1", True, False),
-    "top5": ("test_top5", True, False),
-    "top1_err": ("test_top1", True, True),
-    "top5_err": ("test_top5", True, True),
-    "mean_top1_prob": ("mean_top1_prob", False, False),
-    "probe_top1": ("probe_top1", False, False),
-}
+# claims.csv: the row's scope and sides, the raw (row alone, 95 %) figures, then the family's
+OUTPUT_COLUMNS = ["claim", "dataset", "arch", "metric", "claimed", "paper_size", "subject", "reference", "estimate",
+                  "sd", "n", "ci_low", "ci_high", "raw_verdict", "p_supported", "p_contradicted", "level",
+                  "family_ci_low", "family_ci_high", "direction", "size", "verdict", "seeds_needed", "power_now",
+                  "why", "words", "source", "note"]
+
+
 GENERATIONS = ("0", "student", "best", "ensemble")
 
 
@@ -99,21 +98,18 @@ class Side:
             conditions.append((key, negated, tuple(values.split("|"))))
         return cls(tuple(conditions), generation, each)
 
-    def methods(self, info: pd.DataFrame) -> list[str]:
-        """The methods of one cell whose patriarch matches (``info``: one row per method)."""
-        ok = pd.Series(True, index=info.index)
-        for key, negated, values in self.conditions:
-            column = info.get("loss" if key == "loss" else f"spec_{key}")
-            if column is None:
-                ok &= negated
-                continue
-            hit = column.map(lambda v: any(_same(v, w) for w in values))
-            ok &= ~hit if negated else hit
-        return sorted(info.index[ok])
+    def methods(self, info: dict[str, dict]) -> list[str]:
+        """The methods of one cell whose patriarch matches (``info``: method -> its patriarch's
+        loss and loss parameters, :func:`method_info`)."""
+        def hit(params: dict, key: str, values: tuple) -> bool:
+            return any(_same(params.get(key), w) for w in values)
+
+        return sorted(m for m, params in info.items()
+                      if all(hit(params, key, values) != negated for key, negated, values in self.conditions))
 
 
 def _same(value, wanted: str) -> bool:
-    if isinstance(value, float) and math.isnan(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return False
     try:
         return float(value) == float(wanted)
@@ -121,58 +117,20 @@ def _same(value, wanted: str) -> bool:
         return str(value) == wanted
 
 
-def method_info(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (dataset, arch, method): the patriarch's loss and loss parameters (from generation 0)."""
+def method_info(runs: pd.DataFrame) -> dict[tuple, dict[str, dict]]:
+    """Per (dataset, arch) cell, per method: its patriarch's loss and loss parameters (the
+    ``spec_*`` columns of generation 0, without the prefix)."""
     patriarchs = runs[runs.generation == 0]
-    info = patriarchs.groupby(["dataset", "arch", "method"]).first()
-    return info.assign(loss=info["spec_loss"]) if "spec_loss" in info else info.assign(loss=np.nan)
+    spec = [c for c in patriarchs.columns if c.startswith("spec_")]
+    info: dict[tuple, dict[str, dict]] = {}
+    for (dataset, arch, method), row in patriarchs.groupby(["dataset", "arch", "method"])[spec].first().iterrows():
+        info.setdefault((dataset, arch), {})[method] = {c.removeprefix("spec_"): v for c, v in row.items()}
+    return info
 
 
-def candidates(runs: pd.DataFrame, ensembles: pd.DataFrame | None, methods: list[str], generation: str):
-    """The runs (or ensembles) of one cell that a side may choose from."""
-    part = runs[runs.method.isin(methods)]
-    if generation == "0":
-        return part[part.generation == 0]
-    if generation == "student":
-        return part[part.generation >= 1]
-    if generation == "best":
-        return part
-    if ensembles is None or ensembles.empty:
-        return part.iloc[0:0]
-    e = ensembles[ensembles.method.isin(methods) & (ensembles.kind == "first")]
-    e = e[e["size"] == e.groupby(["method", "seed"])["size"].transform("max")]
-    rename = {c: f"test_{c}" for c in ("top1", "top5", "top1_a", "top5_a", "top1_b", "top5_b")}
-    return e.rename(columns=rename).assign(generation=-1)
-
-
-def _groups(rows: pd.DataFrame) -> int:
-    return len(rows.groupby(["method", "generation"]))
-
-
-def _label(rows: pd.DataFrame) -> str:
-    method, gen = rows.method.iloc[0], int(rows.generation.iloc[0])
-    return f"{method} " + ("ensemble of all generations" if gen < 0 else f"gen {gen}")
-
-
-def _values(rows: pd.DataFrame, quantity: str, held_out: bool, transfer: pd.DataFrame | None) -> pd.Series:
-    """The quantity per seed of one chosen (method, generation)."""
-    column, halves, is_error = QUANTITIES[quantity]
-    if quantity == "probe_top1":
-        if transfer is None or transfer.empty:
-            return pd.Series(dtype=float)
-        keys = ["dataset", "arch", "method", "seed", "generation"]
-        rows = rows[keys].merge(transfer[keys + ["probe_top1"]], on=keys)
-    elif halves and held_out:
-        column = half(column, "b")
-    if column not in rows:
-        return pd.Series(dtype=float)
-    values = rows.set_index("seed")[column].astype(float)
-    return 100.0 - values if is_error else values
-
-
-def _claimed(direction: str, low: float, high: float) -> str:
+def _paper_size(direction: str, low: float, high: float) -> str:
     if math.isnan(low):
-        return f"{direction} 0"
+        return ""
     if low == high:
         return f"{low:+g}"
     if math.isinf(high):
@@ -180,69 +138,103 @@ def _claimed(direction: str, low: float, high: float) -> str:
     return f"{low:+g} to {high:+g}"
 
 
+def region_of(claim: pd.Series, tolerance: float) -> Region:
+    claimed = None if math.isnan(claim["claimed_low"]) else (claim["claimed_low"], claim["claimed_high"])
+    return Region.effect(claim["direction"], claimed, tolerance)
+
+
 def _scopes(claim: pd.Series, cells: list[tuple]) -> list[tuple]:
     want = [(d, a) for d, a in cells if claim["dataset"] in ("*", d) and claim["arch"] in ("*", a)]
     return want or [(claim["dataset"], claim["arch"])]
 
 
-def _compare(claim, cell_runs, cell_ens, info, transfer, tolerance, subject_methods) -> dict:
+def _compare(claim, cube: Cube, info, subject_methods) -> tuple[dict, Sample | None]:
+    """One comparison: its sides' labels and the per-seed differences as a sample (None: not run)."""
     subject, reference = Side.parse(claim["subject"]), Side.parse(claim["reference"])
     ref_methods = subject_methods if reference.same else reference.methods(info)
-    out = {}
     if not subject_methods or not ref_methods:
         side = "subject" if not subject_methods else "reference"
-        return dict(verdict="not run", n=0, why=f"no method of the grid matches the {side} {claim[side]!r}")
-    s_rows = candidates(cell_runs, cell_ens, subject_methods, subject.generation)
-    r_rows = candidates(cell_runs, cell_ens, ref_methods, reference.generation)
-    if s_rows.empty or r_rows.empty:
-        return dict(verdict="not run", n=0, why="no finished runs of one side")
-    held_out = _groups(s_rows) > 1 or _groups(r_rows) > 1
-    if _groups(s_rows) > 1:
-        _, s_rows = held_out_best(s_rows, ["method", "generation"])
-    if _groups(r_rows) > 1:
-        _, r_rows = held_out_best(r_rows, ["method", "generation"])
-    out.update(subject=_label(s_rows), reference=_label(r_rows))
-    s = _values(s_rows, claim["quantity"], held_out, transfer)
-    r = _values(r_rows, claim["quantity"], held_out, transfer)
-    diffs = (s - r).dropna()
-    if diffs.empty:
+        return dict(why=f"no method of the grid matches the {side} {claim[side]!r}"), None
+    s_groups = cube.groups(subject_methods, subject.generation)
+    r_groups = cube.groups(ref_methods, reference.generation)
+    if not s_groups or not r_groups:
+        return dict(why="no finished runs of one side"), None
+    halves = len(s_groups) > 1 or len(r_groups) > 1
+    (s, s_choices), (r, r_choices) = (pick(cube, g, claim["quantity"], halves) for g in (s_groups, r_groups))
+    both = ~np.isnan(s) & ~np.isnan(r)
+    out = {}
+    for name, groups, choices in (("subject", s_groups, s_choices), ("reference", r_groups, r_choices)):
+        used = [c for choice in choices for c in (choice[both] if both.any() else choice[choice >= 0])]
+        out[name] = describe([cube.label(groups[c]) for c in used]) if used else ""
+    if not both.any():
         why = ("no transfer probes in these results (transfer.enabled: false?)" if claim["quantity"] == "probe_top1"
                else f"no runs of both sides share a seed, or the runs have no {claim['quantity']} column")
-        return dict(out, verdict="not run", n=0, why=why)
-    claimed = None if math.isnan(claim["claimed_low"]) else (claim["claimed_low"], claim["claimed_high"])
-    v = effect_verdict(diffs.to_numpy(), claim["direction"], claimed, tolerance)
-    out.update(estimate=v.estimate, ci_low=v.ci_low, ci_high=v.ci_high, n=v.n, verdict=v.verdict, why=v.why,
-               seeds_needed=v.seeds_needed)
-    if held_out:
-        out["why"] += "; chosen on test half a, scored on half b"
-    return out
+        return dict(out, why=why), None
+    if halves:
+        out["note_choice"] = ("best cross-fitted: chosen for each seed on the other seeds' test half a to score its "
+                              "half b, and on half b to score half a")
+    floor = max(resolution(cube, s_groups, claim["quantity"]), resolution(cube, r_groups, claim["quantity"]))
+    se = jackknife_se(cube, lambda c: _mean_difference(c, s_groups, r_groups, claim["quantity"], halves)) \
+        if halves else None
+    return out, sample(s[both] - r[both], floor, se)
+
+
+def _mean_difference(cube: Cube, s_groups, r_groups, quantity: str, halves: bool) -> float:
+    s, r = (pick(cube, g, quantity, halves)[0] for g in (s_groups, r_groups))
+    both = ~np.isnan(s) & ~np.isnan(r)
+    return float((s[both] - r[both]).mean()) if both.any() else np.nan
+
+
+def _rows(runs, ensembles, transfer, claims, tolerance) -> tuple[list[dict], list[Sample | None], list[Region]]:
+    """Every row of the table (one per claim and cell, and per method for ``each:`` claims): its
+    labels, its sample of per-seed differences (None: not run) and the region its claim makes."""
+    info = method_info(runs) if len(runs) else {}
+    cells = sorted({(d, a) for d, a in zip(runs.dataset, runs.arch)}) if len(runs) else []
+    ens_by_cell = {} if ensembles is None or ensembles.empty else \
+        {key: part for key, part in ensembles.groupby(["dataset", "arch"])}
+    probes = {} if transfer is None or transfer.empty else \
+        {key: part for key, part in transfer.groupby(["dataset", "arch"])}
+    cubes = {key: Cube.of(part, ens_by_cell.get(key), probes.get(key))
+             for key, part in runs.groupby(["dataset", "arch"])} if len(runs) else {}
+    cell_info = {key: info.get(key, {}) for key in cubes}
+    rows, samples, regions = [], [], []
+    for _, claim in claims.iterrows():
+        region = region_of(claim, tolerance)
+        base = dict(claim=claim["claim"], metric=claim["quantity"], words=claim["words"], source=claim["source"],
+                    note=claim["note"], paper_size=_paper_size(claim["direction"], claim["claimed_low"],
+                                                               claim["claimed_high"]))
+        for dataset, arch in _scopes(claim, cells):
+            key = (dataset, arch)
+            if key not in cubes:
+                rows.append(dict(base, dataset=dataset, arch=arch, why="this dataset / arch is not in the runs"))
+                samples.append(None)
+                regions.append(region)
+                continue
+            subject = Side.parse(claim["subject"])
+            matched = subject.methods(cell_info[key])
+            for methods in ([[m] for m in matched] if subject.each and matched else [matched]):
+                out, smp = _compare(claim, cubes[key], cell_info[key], methods)
+                rows.append(dict(base, dataset=dataset, arch=arch, **out))
+                samples.append(smp)
+                regions.append(region)
+    return rows, samples, regions
 
 
 def claims_table(runs: pd.DataFrame, ensembles: pd.DataFrame | None = None, transfer: pd.DataFrame | None = None,
-                 claims: pd.DataFrame | None = None, tolerance: float = 0.5) -> pd.DataFrame:
-    """One row per claim and cell (and per method for ``each:`` claims), tidy."""
+                 claims: pd.DataFrame | None = None, tolerance: float = 0.5, fdr: float = FDR,
+                 family_out: list | None = None, plan: bool = True) -> pd.DataFrame:
+    """One row per claim and cell (and per method for ``each:`` claims), tidy, judged as a family
+    (:mod:`tkd.verdicts`). ``family_out``: a list that receives the :class:`~tkd.verdicts.Family`;
+    ``plan``: add seeds needed and power (simulations of many tables leave them out)."""
     claims = load_claims() if claims is None else claims
-    info = method_info(runs) if len(runs) else pd.DataFrame()
-    cells = sorted({(d, a) for d, a in zip(runs.dataset, runs.arch)}) if len(runs) else []
-    rows = []
-    for _, claim in claims.iterrows():
-        base = dict(claim=claim["claim"], metric=claim["quantity"], words=claim["words"], source=claim["source"],
-                    note=claim["note"], claimed=_claimed(claim["direction"], claim["claimed_low"], claim["claimed_high"]))
-        for dataset, arch in _scopes(claim, cells):
-            key = (dataset, arch)
-            if key not in cells:
-                rows.append(dict(base, dataset=dataset, arch=arch, verdict="not run", n=0,
-                                 why="this dataset / arch is not in the runs"))
-                continue
-            cell_runs = runs[(runs.dataset == dataset) & (runs.arch == arch)]
-            cell_ens = None if ensembles is None or ensembles.empty else \
-                ensembles[(ensembles.dataset == dataset) & (ensembles.arch == arch)]
-            cell_info = info.loc[key]
-            subject = Side.parse(claim["subject"])
-            matched = subject.methods(cell_info)
-            for methods in ([[m] for m in matched] if subject.each and matched else [matched]):
-                rows.append(dict(base, dataset=dataset, arch=arch,
-                                 **_compare(claim, cell_runs, cell_ens, cell_info, transfer, tolerance, methods)))
+    rows, samples, regions = _rows(runs, ensembles, transfer, claims, tolerance)
+    judged, family = judge_table(samples, regions, fdr, plan)
+    for row, region, verdict in zip(rows, regions, judged):
+        why = " ".join(filter(None, [verdict.pop("why", None) or row.pop("why", ""), row.pop("note_choice", "")]))
+        row.update(verdict, claimed=region.shown(), why=why.replace(" best cross", "; best cross"))
+        row["seeds_needed"] = seeds_text(row.get("seeds_needed", math.nan), row.get("n", 0))
+    if family_out is not None:
+        family_out.append(family)
     out = pd.DataFrame(rows)
     for c in OUTPUT_COLUMNS:
         if c not in out:
@@ -251,11 +243,14 @@ def claims_table(runs: pd.DataFrame, ensembles: pd.DataFrame | None = None, tran
 
 
 def summary_text(table: pd.DataFrame) -> str:
-    """The claims table as a terminal reads it."""
-    show = table.assign(interval=[("–" if math.isnan(lo) else f"[{lo:.2f}, {hi:.2f}]")
-                                  for lo, hi in zip(table.ci_low.astype(float), table.ci_high.astype(float))],
+    """The claims table as a terminal reads it: the family-level interval and verdict."""
+    def interval(lo, hi):
+        return "–" if pd.isna(lo) else f"[{lo:.2f}, {hi:.2f}]"
+
+    show = table.assign(interval=[interval(lo, hi) for lo, hi in zip(table.family_ci_low, table.family_ci_high)],
                         estimate=table.estimate.map(lambda x: "–" if pd.isna(x) else f"{x:+.2f}"),
-                        seeds_needed=table.seeds_needed.map(lambda x: "" if pd.isna(x) else f"{int(x)}"))
+                        power_now=table.power_now.map(lambda x: "" if pd.isna(x) else f"{x:.0%}"),
+                        n=table.n.map(lambda x: "0" if pd.isna(x) else f"{int(x)}"))
     cols = ["claim", "dataset", "arch", "metric", "subject", "reference", "claimed", "estimate", "interval", "n",
-            "verdict", "seeds_needed"]
+            "verdict", "seeds_needed", "power_now"]
     return show[cols].fillna("").to_markdown(index=False)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -53,8 +54,10 @@ def _claims(args) -> int:
     for name in ("ensembles", "transfer"):
         path = getattr(args, name) or (beside / f"{name}.csv")
         frames[name] = read_csv(path, what=f"{name} table") if Path(path).is_file() else pd.DataFrame()
-    table = claims_table(runs, frames["ensembles"], frames["transfer"], load_claims(args.claims), args.tolerance)
-    print(summary_text(table))
+    family: list = []
+    table = claims_table(runs, frames["ensembles"], frames["transfer"], load_claims(args.claims), args.tolerance,
+                         args.fdr, family_out=family)
+    print(summary_text(table) + f"\n\n{family[0].caption()}")
     if args.output:
         write_text(args.output, table.to_csv(index=False))
         print(f"\nwrote {args.output}")
@@ -102,6 +105,16 @@ def _slurm_check(args) -> int:
     return 1 if report.failed else 0
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate in (0, 0.5]")
+    return value
+
+
 def _results_folder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--configfile", **CONFIGFILE)
     p.add_argument("--results", help="the results folder (default: the config's results)")
@@ -145,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transfer", metavar="CSV", help="transfer.csv (default: beside RUNS_CSV)")
     p.add_argument("--claims", metavar="CSV", help="the claims (default: the packaged tkd/claims.csv)")
     p.add_argument("--tolerance", type=float, default=0.5, help="points around a claimed size (default 0.5)")
+    p.add_argument("--fdr", type=_fraction, default=0.05,
+                   help="the table's expected share of false verdicts among its decided rows (default 0.05)")
     p.set_defaults(func=_claims)
 
     p = sub.add_parser("status", help="how far the grid is: done, running, failed, pending; GPU-hours spent and left",

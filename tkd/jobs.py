@@ -122,7 +122,7 @@ def paper_tables(smk) -> None:
         ens = read_csv(smk.input.ensembles, what="ensembles table")
         transfer = read_csv(smk.input.transfer, what="transfer table")
         write_tables(runs, ens, transfer, dict(smk.output.items()), smk.input.reported, smk.input.claims,
-                     smk.params.tolerance)
+                     smk.params.tolerance, smk.params.fdr)
 
 
 def paper_figures(smk) -> None:

@@ -16,17 +16,12 @@ import numpy as np
 import pandas as pd
 
 from .errors import SpecError
-from .selection import best_on_test, half, held_out_best
+from .selection import QUANTITIES, best_generation, best_on_test, image_resolution
 from .stats import VERDICTS as STAT_VERDICTS
-from .stats import value_verdict
+from .stats import seeds_text, value_verdict
 
 REPORTED_COLUMNS = ["dataset", "arch", "method", "generation", "metric", "value", "upper", "source", "note"]
-METRICS = {  # metric -> (runs.csv column, is an error rate)
-    "top1_acc": ("test_top1", False),
-    "top5_acc": ("test_top5", False),
-    "top1_err": ("test_top1", True),
-    "top5_err": ("test_top5", True),
-}
+METRICS = {"top1_acc": "top1", "top5_acc": "top5", "top1_err": "top1_err", "top5_err": "top5_err"}  # -> QUANTITIES
 KEYS = ["dataset", "arch", "method"]
 VERDICTS = STAT_VERDICTS + ("not compared",)
 BEST, BEST_ON_TEST = "best", "best on test"
@@ -54,20 +49,28 @@ def _cell(runs: pd.DataFrame, dataset: str, arch: str, method: str) -> pd.DataFr
 
 
 def cell_values(runs: pd.DataFrame, dataset: str, arch: str, method: str, generation: str,
-                metric: str = "top1_acc") -> tuple[np.ndarray, str]:
+                metric: str = "top1_acc") -> tuple[np.ndarray, float | None, str]:
     """Our per-seed values of ``metric`` for one generation, or for the best one (``"best"``:
-    chosen on half a of the test set, scored on half b), and a note of what was chosen."""
-    column, is_error = METRICS[metric]
+    cross-fitted over seeds and test halves, :func:`tkd.selection.best_generation`), the standard
+    error of their mean where they are not independent (None: the usual one), and a note of what
+    was chosen."""
     part = _cell(runs, dataset, arch, method)
     if part.empty:
-        return np.array([]), ""
+        return np.array([]), None, ""
     if generation == BEST:
-        (gen,), chosen = held_out_best(part)
-        values, note = chosen[half(column, "b")], f"gen {gen}, chosen on test half a, scored on half b"
-    else:
-        values, note = part[part.generation == int(generation)][column], ""
-    values = values.to_numpy(float)
-    return (100.0 - values if is_error else values), note
+        values, se, chosen = best_generation(part, METRICS[metric])
+        return values, se, f"{chosen}, cross-fitted over seeds and test halves"
+    q = QUANTITIES[METRICS[metric]]
+    values = part[part.generation == int(generation)][q.column].to_numpy(float)
+    return (100.0 - values if q.error else values), None, ""
+
+
+def _resolution(runs: pd.DataFrame, cell) -> float:
+    """One test image's worth of accuracy in a cell: the floor of its per-seed sd."""
+    part = _cell(runs, cell["dataset"], cell["arch"], cell["method"])
+    if {"images_a", "images_b"} <= set(part.columns):
+        return image_resolution(part.images_a + part.images_b)
+    return image_resolution([])
 
 
 def compare(runs: pd.DataFrame, reported: pd.DataFrame, tolerance: float = 0.5) -> pd.DataFrame:
@@ -76,12 +79,14 @@ def compare(runs: pd.DataFrame, reported: pd.DataFrame, tolerance: float = 0.5) 
     for _, r in reported.iterrows():
         row = r.to_dict()
         if not r["arch"]:
-            row.update(n=0, verdict="not compared", why="the architecture is not named: no cell to compare with")
+            row.update(n=0, verdict="not compared", why="the architecture is not named: no cell to compare with",
+                       seeds_needed="–")
         else:
-            values, chosen = cell_values(runs, r["dataset"], r["arch"], r["method"], str(r["generation"]), r["metric"])
-            v = value_verdict(values, r["value"], r["upper"], tolerance)
+            values, se, chosen = cell_values(runs, r["dataset"], r["arch"], r["method"], str(r["generation"]),
+                                             r["metric"])
+            v = value_verdict(values, r["value"], r["upper"], tolerance, _resolution(runs, r), se=se)
             row.update(ours=v.estimate, ci_low=v.ci_low, ci_high=v.ci_high, n=v.n, diff=v.estimate - r["value"],
-                       verdict=v.verdict, why=v.why, seeds_needed=v.seeds_needed, chosen=chosen)
+                       verdict=v.verdict, why=v.why, seeds_needed=seeds_text(v.seeds_needed, v.n), chosen=chosen)
         rows.append(row)
     out = pd.DataFrame(rows)
     for c in ("ours", "ci_low", "ci_high", "diff", "seeds_needed", "why", "chosen"):
@@ -111,8 +116,8 @@ def method_columns(part: pd.DataFrame, ensembles: pd.DataFrame | None, best: boo
     test), and its ensembles of generations. Values are test top-1 (%) per seed."""
     cells = {str(g): dict(_stats(grp.test_top1)) for g, grp in part.groupby("generation")}
     if best:
-        (gen,), chosen = held_out_best(part)
-        cells[BEST] = dict(_stats(chosen[half("test_top1", "b")]), note=f"gen {gen}")
+        values, se, chosen = best_generation(part)
+        cells[BEST] = dict(_stats(values), se=se, note=chosen.removeprefix(f"{part.method.iloc[0]} "))
         (gen,), chosen = best_on_test(part)
         cells[BEST_ON_TEST] = dict(_stats(chosen.test_top1), note=f"gen {gen}")
     if ensembles is not None and not ensembles.empty:
@@ -160,7 +165,8 @@ def generation_tables(runs: pd.DataFrame, reported: pd.DataFrame | None = None, 
                          "diff": None, "verdict": None}
                 paper = reported_accuracy(reported, dataset, arch, method, c) if c != BEST_ON_TEST else None
                 if paper is not None:
-                    v = value_verdict(cell_["values"], paper, tolerance=tolerance)
+                    v = value_verdict(cell_["values"], paper, tolerance=tolerance, plan=False, se=cell_.get("se"),
+                                      floor=_resolution(cell, dict(dataset=dataset, arch=arch, method=method)))
                     cell_.update(reported=paper, diff=cell_["mean"] - paper, verdict=v.verdict)
                 row.append(cell_)
             rows.append(dict(method=method, cells=row))
@@ -168,12 +174,27 @@ def generation_tables(runs: pd.DataFrame, reported: pd.DataFrame | None = None, 
     return tables
 
 
+_TEX = {"_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "<": r"$<$", ">": r"$>$", "–": "--", "×": r"$\times$",
+        "±": r"$\pm$", "−": "$-$"}
+
+
+def tex(text) -> str:
+    """Text as LaTeX typesets it in text mode (``<`` would print as an inverted exclamation mark)."""
+    return "".join(_TEX.get(c, c) for c in str(text))
+
+
 def render(template: str, **context) -> str:
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("tkd", "templates"), autoescape=False,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
-    env.filters["num"] = lambda x, nd=2: "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{nd}f}"
-    env.filters["int"] = lambda x: "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{int(x)}"
-    env.filters["tex"] = lambda s: str(s).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
+    env.filters["num"] = lambda x, nd=2: "–" if _missing(x) else f"{x:.{nd}f}"
+    env.filters["int"] = lambda x: "–" if _missing(x) else f"{int(x)}"
+    env.filters["tex"] = tex
+    env.filters["text"] = lambda x: "–" if _missing(x) or x == "" else x
+    env.filters["pct"] = lambda x, nd=0: "–" if _missing(x) else f"{100 * x:.{nd}f} %"
     return env.get_template(template).render(**context)
+
+
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))

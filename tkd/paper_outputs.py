@@ -11,24 +11,29 @@ import pandas as pd
 from .claims import claims_table, load_claims, summary_text
 from .files import write_text
 from .paper import compare, generation_tables, load_reported, render
+from .verdicts import FDR
 
 
 def write_tables(runs: pd.DataFrame, ensembles: pd.DataFrame, transfer: pd.DataFrame, outputs: dict,
-                 reported: str, claims: str, tolerance: float, partial: dict | None = None) -> pd.DataFrame:
-    """Write ``outputs`` (md, tex, html, claims, comparison: paths) and return the claims table.
-    ``partial``: {"done": n, "total": N} marks every page as covering only finished runs."""
+                 reported: str, claims: str, tolerance: float, fdr: float = FDR,
+                 partial: dict | None = None) -> pd.DataFrame:
+    """Write ``outputs`` (md, tex, html, claims, comparison: paths) and return the claims table,
+    judged as a family at ``fdr``. ``partial``: {"done": n, "total": N} marks every page as
+    covering only finished runs."""
     reported = load_reported(reported)
-    claims_df = claims_table(runs, ensembles, transfer, load_claims(claims), tolerance)
+    family: list = []
+    claims_df = claims_table(runs, ensembles, transfer, load_claims(claims), tolerance, fdr, family_out=family)
     comparison = compare(runs, reported, tolerance)
     probes = transfer.rename(columns={"probe_top1": "test_top1"})
     context = dict(claims=claims_df.to_dict("records"), tables=generation_tables(runs, reported, tolerance, ensembles),
                    comparison=comparison.to_dict("records"), tolerance=tolerance, partial=partial,
+                   family=family[0],
                    transfer_tables=generation_tables(probes, reported.iloc[0:0], best=False) if len(probes) else [])
     for fmt in ("md", "tex", "html"):
         write_text(outputs[fmt], render(f"tables.{fmt}.j2", **context))
     write_text(outputs["claims"], claims_df.to_csv(index=False))
     write_text(outputs["comparison"], comparison.to_csv(index=False))
-    print(summary_text(claims_df), flush=True)
+    print(summary_text(claims_df) + f"\n\n{family[0].caption()}", flush=True)
     return claims_df
 
 

@@ -77,7 +77,7 @@ def write(config: dict, out_dir: str | Path | None = None) -> tuple[Path, pd.Dat
     outputs = {fmt: out / f"tables.{fmt}" for fmt in ("md", "tex", "html")}
     outputs.update(claims=out / "claims.csv", comparison=out / "comparison.csv")
     claims = write_tables(runs, ensembles, transfer, outputs, paper["reported"], paper["claims"], paper["tolerance"],
-                          partial)
+                          paper["fdr"], partial)
     tables = dict(runs=runs, ensembles=ensembles, transfer=transfer)
     for dataset, arch in grid.cells(done):
         patriarchs = [r for r in done if (r["dataset"], r["arch"], r["generation"]) == (dataset, arch, 0)]

@@ -1,10 +1,22 @@
-"""Intervals and verdicts over seeds: the statistics every table and claim uses.
+"""One row's statistics: a sample of per-seed values, the region the paper claims, the interval,
+the p-values of the two decisions, the three-way verdict and the power of more seeds.
 
-A verdict is one of :data:`VERDICTS`; it can say "no" (*contradicted*) and "we cannot
-tell yet" (*inconclusive*, with the number of seeds that would decide it). Intervals
-are 95 % Student-t intervals of a mean over seeds; for a comparison of two methods the
-values are *paired by seed* first (runs with the same seed share initialisation and data
-order), which removes the seed-to-seed variation the two have in common.
+A row is one comparison (per-seed differences, subject − reference) or one reported number
+(per-seed values). What the paper says is a :class:`Region` in *claim space* (values times the
+claim's sign, so that the claimed side is positive): ``(0, inf)`` for a direction, the claimed
+size widened by the tolerance and cut at 0 for a sized claim, the reported value (or range)
+widened by the tolerance for a number. With the Student-t interval of the mean at level
+1 − 2·alpha:
+
+* **supported**: the whole interval lies inside the region;
+* **contradicted**: the whole interval lies outside it;
+* **inconclusive**: neither, and always with fewer than :data:`MIN_SEEDS` values.
+
+Each decision has a p-value, the smallest alpha at which the interval makes it, so a table
+can be judged as a family (:mod:`tkd.verdicts`); one row alone uses alpha = 0.025 per
+decision, the 95 % interval. The per-seed standard deviation is never taken below a floor
+(one test image's worth of accuracy): accuracies are quantised, and three equal differences
+must not make a zero-width interval that "decides" anything.
 """
 from __future__ import annotations
 
@@ -14,14 +26,205 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats as st
 
-__all__ = ["VERDICTS", "MIN_SEEDS", "Verdict", "t_interval", "effect_verdict", "value_verdict", "seeds_needed"]
+__all__ = ["VERDICTS", "DIRECTIONS", "SIZES", "MIN_SEEDS", "ALPHA", "POWER", "MAX_SEEDS", "Sample", "Region",
+           "Verdict", "sample", "interval", "p_values", "judge", "power", "seeds_needed", "seeds_text",
+           "effect_verdict", "value_verdict", "t_interval"]
 
 VERDICTS = ("supported", "contradicted", "inconclusive", "not run")
-MIN_SEEDS = 3  # fewer seeds are always inconclusive: a 2-seed t-interval is 12.7 standard errors wide
-CONFIDENCE = 0.95
-MAX_SEEDS = 1000
+DIRECTIONS = ("supported", "contradicted", "inconclusive")  # the direction part of a sized claim
+SIZES = ("consistent", "smaller", "larger", "undetermined")  # its size part, against the paper's
+MIN_SEEDS = 3  # fewer values are always inconclusive: a 2-seed t-interval is 12.7 standard errors wide
+ALPHA = 0.025  # one row alone: each decision at 2.5 %, i.e. the two-sided 95 % interval
+POWER = 0.8  # seeds are planned for this probability of reaching the decision
+MAX_SEEDS = 100  # beyond this, "> 100"
+_NCP_CAP = 60.0  # a noncentrality beyond which power is 0 or 1 to double precision
 
 
+@dataclass(frozen=True)
+class Sample:
+    """Per-seed values summarised: mean, standard deviation (raised to the floor) and count."""
+
+    mean: float
+    sd: float
+    n: int
+    raw_sd: float = math.nan  # before the floor
+
+    @property
+    def df(self) -> int:
+        return self.n - 1
+
+    @property
+    def se(self) -> float:
+        return self.sd / math.sqrt(self.n)
+
+
+def sample(values, floor: float = 0.0, se: float | None = None) -> Sample:
+    """``values`` (no NaN: drop missing seeds first) as a :class:`Sample`; the sd is at least
+    ``floor`` (and never exactly 0, so that every statistic is defined). ``se``: the standard
+    error of the mean where the values are not independent (cross-fitted choices: the
+    jackknife's, :func:`tkd.selection.jackknife_se`), used in place of sd / sqrt(n)."""
+    x = np.asarray(values, dtype=float).ravel()
+    if np.isnan(x).any():
+        raise ValueError(f"{int(np.isnan(x).sum())} of {len(x)} values are NaN: drop the seeds that lack a value first")
+    n = len(x)
+    raw = float(x.std(ddof=1)) if n > 1 else math.nan
+    mean = float(x.mean()) if n else math.nan
+    tiny = 1e-9 * max(1.0, abs(mean)) if n else 0.0
+    spread = se * math.sqrt(n) if se is not None and not math.isnan(se) else raw
+    return Sample(mean, max(spread, floor, tiny) if n > 1 else math.nan, n, raw)
+
+
+@dataclass(frozen=True)
+class Region:
+    """What the paper claims, in claim space: ``low < sign * value < high``. ``band`` is a sized
+    claim's size ± tolerance (claim space, not cut at 0), judged as the *size* part."""
+
+    low: float = 0.0
+    high: float = math.inf
+    sign: float = 1.0
+    band: tuple[float, float] | None = None
+    direction: bool = True  # an effect (its direction is judged against 0) or a reported number
+
+    @classmethod
+    def effect(cls, direction: str, claimed: tuple[float, float] | None = None, tolerance: float = 0.0) -> "Region":
+        """A claimed difference: ``direction`` ">" or "<"; ``claimed`` its size as a signed range
+        (e.g. (-0.90, -0.90) points), widened by ``tolerance``; None for a direction only."""
+        if direction not in (">", "<"):
+            raise ValueError(f"direction {direction!r} must be > or <")
+        sign = 1.0 if direction == ">" else -1.0
+        if claimed is None:
+            return cls(0.0, math.inf, sign)
+        if any(math.isnan(c) for c in claimed):
+            raise ValueError(f"claimed size {claimed} has a NaN")
+        a, b = sorted((sign * claimed[0], sign * claimed[1]))
+        band = (a - tolerance, b + tolerance)
+        return cls(max(0.0, band[0]), band[1], sign, band)
+
+    @classmethod
+    def value(cls, reported: float, upper: float = math.nan, tolerance: float = 0.0) -> "Region":
+        """A reported number (or range ``reported``..``upper``) ± ``tolerance``."""
+        if math.isnan(reported):
+            raise ValueError("the reported value is NaN")
+        high = reported if math.isnan(upper) else upper
+        return cls(reported - tolerance, high + tolerance, 1.0, direction=False)
+
+    def shown(self) -> str:
+        """The region as the data's own values read (what the ``claimed`` column shows)."""
+        if self.direction and self.band is None:
+            return "> 0" if self.sign > 0 else "< 0"
+        lo, hi = (self.band if self.band else (self.low, self.high))
+        if self.sign < 0:
+            lo, hi = -hi, -lo
+        if math.isinf(hi):
+            return f">= {lo:+.2f}" if self.direction else f">= {lo:.2f}"
+        if math.isinf(lo):
+            return f"<= {hi:+.2f}" if self.direction else f"<= {hi:.2f}"
+        return f"{lo:+.2f} to {hi:+.2f}" if self.direction else f"{lo:.2f} to {hi:.2f}"
+
+
+def _claim_space(s: Sample, region: Region) -> tuple[float, float]:
+    return region.sign * s.mean, s.se
+
+
+def interval(s: Sample, alpha: float = ALPHA) -> tuple[float, float]:
+    """The two-sided Student-t interval of the mean at level 1 − 2·alpha; (nan, nan) below 2 values."""
+    if s.n < 2:
+        return math.nan, math.nan
+    half = float(st.t.ppf(1 - alpha, s.df)) * s.se
+    return s.mean - half, s.mean + half
+
+
+def t_interval(values, confidence: float = 1 - 2 * ALPHA, floor: float = 0.0) -> tuple[float, float]:
+    """The Student-t interval of the mean of ``values`` at ``confidence``."""
+    return interval(sample(values, floor), (1 - confidence) / 2)
+
+
+def p_values(s: Sample, region: Region) -> tuple[float, float]:
+    """(p of supported, p of contradicted): the smallest alpha at which the interval at 1 − 2·alpha
+    lies inside the region, or outside it."""
+    if s.n < 2:
+        return math.nan, math.nan
+    m, se = _claim_space(s, region)
+    z_low, z_high = (m - region.low) / se, (m - region.high) / se
+    above_low, below_high = st.t.sf(z_low, s.df), st.t.cdf(z_high, s.df)  # each small when its side is clear
+    p_sup = max(above_low, below_high)
+    p_con = min(st.t.cdf(z_low, s.df), st.t.sf(z_high, s.df))
+    return float(p_sup), float(p_con)
+
+
+def judge(lo: float, hi: float, region: Region) -> tuple[str, str, str]:
+    """(direction, size, verdict) of an interval against the region. ``direction`` is judged against
+    0 for effects ("" for reported numbers); ``size`` against the band of a sized claim ("" otherwise)."""
+    u_lo, u_hi = sorted((region.sign * lo, region.sign * hi))
+    if u_hi < region.low or u_lo > region.high:
+        verdict = "contradicted"
+    elif region.low < u_lo and u_hi < region.high:
+        verdict = "supported"
+    else:
+        verdict = "inconclusive"
+    direction = ""
+    if region.direction:
+        direction = "supported" if u_lo > 0 else "contradicted" if u_hi < 0 else "inconclusive"
+    size = ""
+    if region.band is not None:
+        b_lo, b_hi = region.band
+        size = ("consistent" if b_lo <= u_lo and u_hi <= b_hi else "smaller" if u_hi < b_lo
+                else "larger" if u_lo > b_hi else "undetermined")
+    return direction, size, verdict
+
+
+# --------------------------------------------------------------------------- power
+def target(mean: float, region: Region) -> str:
+    """The decision an estimate points to: supported inside the region, contradicted outside."""
+    m = region.sign * mean
+    return "supported" if region.low < m < region.high else "contradicted"
+
+
+def power(mean: float, sd: float, n, region: Region, alpha: float = ALPHA, aim: str | None = None):
+    """The probability that ``n`` seeds reach decision ``aim`` (default: :func:`target`) at level
+    ``alpha``, were ``mean`` and ``sd`` the truth: noncentral t. For "supported" inside a bounded
+    region (two one-sided tests) it is the lower bound P(A) + P(B) − 1, so planned seeds are enough."""
+    aim = aim or target(mean, region)
+    n = np.asarray(n, dtype=float)
+    df = n - 1
+    crit = st.t.ppf(1 - alpha, df)
+    m, k = region.sign * mean, np.sqrt(n) / sd
+
+    def ncp(bound):
+        return np.clip(k * (m - bound), -_NCP_CAP, _NCP_CAP)
+
+    if aim == "supported":
+        p = st.nct.sf(crit, df, ncp(region.low))
+        if math.isfinite(region.high):
+            p = p + st.nct.cdf(-crit, df, ncp(region.high)) - 1
+    else:
+        p = st.nct.cdf(-crit, df, ncp(region.low))
+        if math.isfinite(region.high):
+            p = p + st.nct.sf(crit, df, ncp(region.high))
+    return np.clip(p, 0.0, 1.0)
+
+
+def seeds_needed(mean: float, sd: float, region: Region, alpha: float = ALPHA, aim: str | None = None,
+                 goal: float = POWER, cap: int = MAX_SEEDS) -> float:
+    """The fewest seeds (>= MIN_SEEDS) with at least ``goal`` power; inf beyond ``cap``, nan
+    without a spread."""
+    if math.isnan(sd) or math.isnan(mean):
+        return math.nan
+    n = np.arange(MIN_SEEDS, cap + 1)
+    enough = power(mean, sd, n, region, alpha, aim) >= goal  # one scipy call for every n
+    return float(n[enough.argmax()]) if enough.any() else math.inf
+
+
+def seeds_text(x: float, n: int = 0) -> str:
+    """How a seeds-needed figure reads: a number, "> 100", or why there is none."""
+    if math.isinf(x):
+        return f"> {MAX_SEEDS}"
+    if math.isnan(x):
+        return "not run" if n == 0 else f"unknown ({n} seed{'s' if n != 1 else ''}: no spread yet)"
+    return str(int(x))
+
+
+# --------------------------------------------------------------------------- one row alone
 @dataclass
 class Verdict:
     estimate: float
@@ -30,102 +233,42 @@ class Verdict:
     n: int
     verdict: str
     why: str
-    seeds_needed: float = math.nan  # seeds for an interval narrow enough to decide (inconclusive only)
+    direction: str = ""
+    size: str = ""
+    seeds_needed: float = math.nan
+    power_now: float = math.nan
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Student-t interval of the mean; (nan, nan) for fewer than two values (no interval exists)."""
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2:
-        return math.nan, math.nan
-    if np.all(x == x[0]):
-        return float(x[0]), float(x[0])
-    lo, hi = st.t.interval(confidence, len(x) - 1, loc=x.mean(), scale=st.sem(x))
-    return float(lo), float(hi)
+def row_verdict(s: Sample, region: Region, alpha: float = ALPHA, plan: bool = True) -> Verdict:
+    """The verdict of one sample at level ``alpha`` per decision, and (``plan``) the seeds for 80 %
+    power and the power now at that level."""
+    if s.n == 0:
+        return Verdict(math.nan, math.nan, math.nan, 0, "not run", "no values")
+    lo, hi = interval(s, alpha)
+    needed = seeds_needed(s.mean, s.sd, region, alpha) if plan else math.nan
+    now = float(power(s.mean, s.sd, s.n, region, alpha)) if plan and s.n > 1 else math.nan
+    if s.n < MIN_SEEDS:
+        why = f"n={s.n} seed{'s' if s.n != 1 else ''}: at least {MIN_SEEDS} are needed for an interval that can decide"
+        return Verdict(s.mean, lo, hi, s.n, "inconclusive", why, direction="inconclusive" if region.direction else "",
+                       size="undetermined" if region.band else "", seeds_needed=needed, power_now=now)
+    direction, size, verdict = judge(lo, hi, region)
+    why = {"supported": "the interval lies inside the claimed region",
+           "contradicted": "the interval lies outside the claimed region",
+           "inconclusive": "the interval is too wide to decide"}[verdict]
+    return Verdict(s.mean, lo, hi, s.n, verdict, why, direction, size, needed, now)
 
 
-def seeds_needed(sd: float, margin: float, confidence: float = CONFIDENCE) -> float:
-    """The fewest seeds (>= MIN_SEEDS) whose t-interval half-width, at spread ``sd``, is below
-    ``margin``; nan when no number of seeds would do (``margin`` <= 0) or more than MAX_SEEDS."""
-    if not margin > 0 or math.isnan(sd):
-        return math.nan
-    n = np.arange(MIN_SEEDS, MAX_SEEDS + 1)
-    narrow = st.t.ppf(0.5 + confidence / 2, n - 1) * sd / np.sqrt(n) < margin  # one scipy call, not one per n
-    return float(n[narrow.argmax()]) if narrow.any() else math.nan
+def effect_verdict(diffs, direction: str, claimed: tuple[float, float] | None = None, tolerance: float = 0.0,
+                   floor: float = 0.0, plan: bool = True, se: float | None = None) -> Verdict:
+    """A claimed difference (subject − reference, paired by seed) judged on its own (95 %)."""
+    return row_verdict(sample(diffs, floor, se), Region.effect(direction, claimed, tolerance), plan=plan)
 
 
-def _summary(values) -> tuple[float, float, float, float, int]:
-    x = np.asarray(values, dtype=float)
-    n = len(x)
-    sd = float(x.std(ddof=1)) if n > 1 else math.nan
-    lo, hi = t_interval(x)
-    return (float(x.mean()) if n else math.nan), lo, hi, sd, n
-
-
-def _too_few(mean, lo, hi, n, sd, margin) -> Verdict:
-    why = f"n={n} seed{'s' if n != 1 else ''}: at least {MIN_SEEDS} are needed for an interval that can decide"
-    return Verdict(mean, lo, hi, n, "inconclusive", why, seeds_needed(sd, margin))
-
-
-def effect_verdict(diffs, direction: str, claimed: tuple[float, float] | None = None,
-                   tolerance: float = 0.0) -> Verdict:
-    """A claimed difference (subject − reference, paired by seed) against our interval.
-
-    ``direction``: ">" (the subject is higher) or "<". ``claimed``: the claimed size as a signed
-    range (e.g. (-0.90, -0.90) points), widened by ``tolerance`` on both sides; None where the
-    claim states a direction only.
-
-    * supported: the interval excludes zero on the claimed side and meets the claimed size;
-    * contradicted: the interval misses the claimed effect (the wrong side of zero, or,
-      where a size is claimed, every value within the tolerance of that size);
-    * inconclusive: anything else, and always with fewer than MIN_SEEDS seeds.
-    """
-    sign = 1.0 if direction == ">" else -1.0
-    mean, lo, hi, sd, n = _summary(diffs)
-    if n == 0:
-        return Verdict(math.nan, math.nan, math.nan, 0, "not run", "no paired runs")
-    # in claim space the claimed effect is positive: region [r_lo, r_hi]
-    if claimed is None:
-        r_lo, r_hi, size = 0.0, math.inf, "the claimed direction"
-    else:
-        a, b = sorted((sign * claimed[0], sign * claimed[1]))
-        r_lo, r_hi, size = a - tolerance, b + tolerance, f"the claimed size ±{tolerance:g}"
-    u = sign * mean
-    # the half-width that would decide: inside the region, excluding 0; outside, missing the region
-    margin = u if r_lo <= u <= r_hi else (r_lo - u if u < r_lo else u - r_hi)
-    if n < MIN_SEEDS:
-        return _too_few(mean, lo, hi, n, sd, margin)
-    u_lo, u_hi = sorted((sign * lo, sign * hi))
-    meets = (u_hi > 0) if claimed is None else (u_hi >= r_lo and u_lo <= r_hi)  # (0, inf) is open at 0
-    if u_lo > 0 and meets:
-        return Verdict(mean, lo, hi, n, "supported", f"the interval excludes 0 and meets {size}")
-    if not meets:
-        return Verdict(mean, lo, hi, n, "contradicted", f"the interval misses {size}")
-    return Verdict(mean, lo, hi, n, "inconclusive", "the interval is too wide to decide",
-                   seeds_needed(sd, margin))
-
-
-def value_verdict(values, reported: float, upper: float = math.nan, tolerance: float = 0.0) -> Verdict:
-    """A reported absolute number (or range) against our interval of the mean over seeds.
-
-    supported: the whole interval lies within ``tolerance`` of the reported value (range);
-    contradicted: none of it does; inconclusive: otherwise, which includes an interval wider
-    than the tolerance band, and always fewer than MIN_SEEDS seeds.
-    """
-    mean, lo, hi, sd, n = _summary(values)
-    if n == 0:
-        return Verdict(math.nan, math.nan, math.nan, 0, "not run", "no runs of this cell")
-    r_lo, r_hi = reported - tolerance, (reported if math.isnan(upper) else upper) + tolerance
-    margin = min(mean - r_lo, r_hi - mean) if r_lo <= mean <= r_hi else max(r_lo - mean, mean - r_hi)
-    if n < MIN_SEEDS:
-        return _too_few(mean, lo, hi, n, sd, margin)
-    band = f"the reported value ±{tolerance:g}"
-    if r_lo <= lo and hi <= r_hi:
-        return Verdict(mean, lo, hi, n, "supported", f"the interval lies within {band}")
-    if hi < r_lo or lo > r_hi:
-        return Verdict(mean, lo, hi, n, "contradicted", f"the interval lies outside {band}")
-    return Verdict(mean, lo, hi, n, "inconclusive", f"the interval is wider than {band} allows, or straddles it",
-                   seeds_needed(sd, margin))
+def value_verdict(values, reported: float, upper: float = math.nan, tolerance: float = 0.0,
+                  floor: float = 0.0, plan: bool = True, se: float | None = None) -> Verdict:
+    """A reported absolute number (or range) against our per-seed values, on its own (95 %):
+    supported when the whole interval lies within ``tolerance`` of it, contradicted when none does."""
+    return row_verdict(sample(values, floor, se), Region.value(reported, upper, tolerance), plan=plan)

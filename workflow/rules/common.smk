@@ -185,5 +185,9 @@ def print_summary():
         from tkd.claims import summary_text  # pandas: here only, after the run, never at parse time
         from tkd.files import read_csv
 
+        from tkd.verdicts import Family
+
+        table = read_csv(claims, what="claims table")
         print("# The paper's claims on these runs (verdicts: see README, 'Reading a verdict')\n")
-        print(summary_text(read_csv(claims, what="claims table")))
+        family = Family.of_table(table, config["paper"]["fdr"])
+        print(f"{summary_text(table)}\n\n{family.caption()}")

@@ -28,6 +28,7 @@ rule paper_tables:
         comparison=f"{SUMMARY}/paper/comparison.csv",
     params:
         tolerance=config["paper"]["tolerance"],
+        fdr=config["paper"]["fdr"],
     log:
         f"{RESULTS}/logs/paper/tables.log",
     conda:

@@ -1,0 +1,128 @@
+"""The claims table judged as a family, so that its verdicts hold for the table as a whole.
+
+Row by row, each verdict errs at most 2.5 % of the time; a table of 38 rows of pure noise
+then shows some "supported" row in most tables. So the rows are judged together, with the
+Benjamini–Hochberg procedure (scipy's ``false_discovery_control``), once over the p-values
+of "supported" and once over those of "contradicted", each at half of ``fdr`` (default 5 %):
+
+* the expected share of false "supported" rows among the supported ones is at most 2.5 %,
+  and likewise for "contradicted"; so false verdicts of either kind make at most 5 % of the
+  decided rows, and a table of pure noise shows any "supported" row at most 2.5 % of the time;
+* it assumes the rows' p-values are independent or positively dependent (rows that share runs
+  are); the simulated paper grids of the tests check it under a realistic noise model;
+* a table of one row is judged exactly as that row alone: its 95 % interval.
+
+The family is every row that can decide (at least :data:`~tkd.stats.MIN_SEEDS` seeds); its
+size ``m`` is stated wherever the table is shown. Each row shows the interval its verdict used,
+at the level Benjamini–Hochberg gives it (Benjamini & Yekutieli 2005): 1 − 2·q·R/m for a row
+decided among R of its kind, 1 − 2·q·max(1, min(R_supported, R_contradicted))/m for an
+undecided one, so the interval and the verdict never disagree. Seeds are planned for 80 % power
+at the level the row would need to be decided next (q·(R + 1)/m).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as st
+
+from .stats import (ALPHA, MIN_SEEDS, Region, Sample, interval, judge, p_values, power, row_verdict, seeds_needed,
+                    target)
+
+__all__ = ["FDR", "Family", "judge_table"]
+
+FDR = 2 * ALPHA  # false verdicts of both kinds together; one row alone: its 95 % interval
+
+
+@dataclass(frozen=True)
+class Family:
+    """How many rows could decide (m) and how many each kind decided."""
+
+    m: int
+    supported: int
+    contradicted: int
+    fdr: float
+
+    def caption(self) -> str:
+        rows, each = f"{self.m} row{'s' if self.m != 1 else ''}", f"{100 * self.fdr / 2:g} %"
+        return (f"Verdicts judged as a family over the {rows} that can decide (at least {MIN_SEEDS} seeds), with "
+                f"Benjamini-Hochberg: at most {each} of the supported rows and {each} of the contradicted rows are "
+                f"expected to be false ({self.supported} supported, {self.contradicted} contradicted).")
+
+    @classmethod
+    def of_table(cls, table, fdr: float = None) -> "Family":
+        """The family of a claims table already judged (a claims.csv read back)."""
+        decided = table[table.n >= MIN_SEEDS]
+        return cls(len(decided), int((decided.verdict == "supported").sum()),
+                   int((decided.verdict == "contradicted").sum()), FDR if fdr is None else fdr)
+
+
+def _rejected(p: list[float], q: float) -> np.ndarray:
+    if not p:
+        return np.zeros(0, bool)
+    return st.false_discovery_control(np.asarray(p), method="bh") <= q
+
+
+def judge_table(samples: list[Sample | None], regions: list[Region], fdr: float = FDR,
+                plan: bool = True) -> tuple[list[dict], Family]:
+    """Every row's family verdict. ``samples``: the per-seed values of each row (None: not run).
+
+    Each row's dict: the raw (row-alone, 95 %) ``ci_low``/``ci_high``/``raw_verdict``, the p-values
+    ``p_supported``/``p_contradicted``, the family's ``level`` (of the interval shown),
+    ``family_ci_low``/``family_ci_high``, ``direction``, ``size`` and ``verdict``, and
+    ``seeds_needed``/``power_now`` for the decision the estimate points to, at the family level
+    (``plan``; simulations of many tables leave it out)."""
+    q = fdr / 2
+    tested = [i for i, s in enumerate(samples) if s is not None and s.n >= MIN_SEEDS]
+    m = len(tested)
+    p = {i: p_values(samples[i], regions[i]) for i in tested}
+    sup = dict(zip(tested, _rejected([p[i][0] for i in tested], q)))
+    con = dict(zip(tested, _rejected([p[i][1] for i in tested], q)))
+    r_sup, r_con = int(sum(sup.values())), int(sum(con.values()))
+    family = Family(m, r_sup, r_con, fdr)
+    rows = []
+    for i, (s, region) in enumerate(zip(samples, regions)):
+        if s is None or s.n == 0:
+            rows.append(dict(verdict="not run", raw_verdict="not run", n=0))
+            continue
+        raw = row_verdict(s, region, plan=False)
+        row = dict(estimate=s.mean, sd=s.sd, n=s.n, ci_low=raw.ci_low, ci_high=raw.ci_high, raw_verdict=raw.verdict)
+        if i in sup:
+            decided = "supported" if sup[i] else "contradicted" if con[i] else None
+            r = {"supported": r_sup, "contradicted": r_con}.get(decided, max(1, min(r_sup, r_con)))
+            alpha = q * r / m
+            lo, hi = interval(s, alpha)
+            direction, size, _ = judge(lo, hi, region)
+            row.update(p_supported=p[i][0], p_contradicted=p[i][1], level=1 - 2 * alpha, family_ci_low=lo,
+                       family_ci_high=hi, direction=direction, size=size, verdict=decided or "inconclusive",
+                       why=_why(decided, region))
+        else:  # too few seeds to decide: shown at the row's own 95 %
+            row.update(level=1 - 2 * ALPHA, family_ci_low=raw.ci_low, family_ci_high=raw.ci_high,
+                       direction=raw.direction, size=raw.size, verdict="inconclusive", why=raw.why)
+        if plan:
+            row.update(_plan(s, region, q, m, r_sup, r_con, sup.get(i, False), con.get(i, False), i in sup))
+        rows.append(row)
+    return rows, family
+
+
+def _why(decided: str | None, region: Region) -> str:
+    if decided == "supported":
+        return "the family-level interval lies inside the claimed region"
+    if decided == "contradicted":
+        return "the family-level interval lies outside the claimed region"
+    return "the family-level interval is too wide to decide"
+
+
+def _plan(s: Sample, region: Region, q: float, m: int, r_sup: int, r_con: int, is_sup: bool, is_con: bool,
+          tested: bool) -> dict:
+    """Seeds for 80 % power, and the power now, for the decision the estimate points to, at the
+    level the row would be decided at next (one more decision of that kind, in a family that
+    counts this row)."""
+    if s.n < 2:
+        return dict(seeds_needed=math.nan, power_now=math.nan)
+    aim = target(s.mean, region)
+    r, already = (r_sup, is_sup) if aim == "supported" else (r_con, is_con)
+    alpha = q * (r + (0 if already else 1)) / (m + (0 if tested else 1))
+    return dict(seeds_needed=seeds_needed(s.mean, s.sd, region, alpha, aim),
+                power_now=float(power(s.mean, s.sd, s.n, region, alpha, aim)), aim=aim, plan_level=1 - 2 * alpha)

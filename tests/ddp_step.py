@@ -40,4 +40,5 @@ if __name__ == "__main__":
     state = step(ranks)
     if ranks.main:
         torch.save(state, sys.argv[1])
+    dist.barrier()  # neither rank leaves the group while the other may still use it
     dist.destroy_process_group()

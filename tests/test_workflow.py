@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, expected_counts, job_counts, snakemake, write_fake_cifar100
+from helpers import REPO, expected_counts, job_counts, snakemake, tkd, write_fake_cifar100
 
 
 def test_paper_grid_dry_run_job_counts(tmp_path):
@@ -193,7 +193,7 @@ def test_demo_runs_end_to_end(demo):
 
 
 @pytest.mark.slow
-def test_the_demo_means_something(demo):
+def test_the_demo_means_something(demo, tmp_path):
     """What the README promises of the demo: every run learns, seeds agree, and the tolerant
     patriarch is visibly less confident than the one-hot one."""
     results, _ = demo
@@ -206,6 +206,11 @@ def test_the_demo_means_something(demo):
     claims = pd.read_csv(results / "summary" / "paper" / "claims.csv")
     c1 = claims[(claims.claim == "C1") & (claims.metric == "mean_top1_prob")].iloc[0]
     assert c1.verdict == "supported", c1
+    # `tkd claims` on the demo's runs.csv gives the workflow's verdicts, judged as the same family
+    out = tkd("claims", str(results / "summary" / "runs.csv"), "-o", str(tmp_path / "claims.csv"))
+    assert out.returncode == 0, out.stderr
+    again = pd.read_csv(tmp_path / "claims.csv")
+    assert again.verdict.tolist() == claims.verdict.tolist() and "Verdicts judged as a family" in out.stdout
 
 
 @pytest.mark.slow
@@ -327,10 +332,12 @@ def test_preflight_builds_the_train_rules_exact_request():
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["make-synthetic", "/tmp/never.npz", "--train-per-class", "0"], "train_per_class"),
-    (["slurm-check", "--configfile", "/nonexistent/config.yaml"], "--configfile '/nonexistent/config.yaml'"),
+    (["make-synthetic", "{tmp}/never.npz", "--train-per-class", "0"], "train_per_class"),
+    (["slurm-check", "--configfile", "{tmp}/nonexistent.yaml"], "--configfile '{tmp}/nonexistent.yaml'"),
 ])
-def test_cli_bad_options_are_one_clear_error(args, needle):
+def test_cli_bad_options_are_one_clear_error(tmp_path, args, needle):
+    args, needle = [a.format(tmp=tmp_path) for a in args], needle.format(tmp=tmp_path)
     out = subprocess.run([sys.executable, "-m", "tkd", *args], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 2
     assert out.stderr.startswith("tkd: error:") and needle in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "never.npz").exists()

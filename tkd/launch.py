@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,9 +18,10 @@ from pathlib import Path
 
 from .errors import SpecError
 
-__all__ = ["stop_on_signals", "process_count", "launch", "TrainingInterrupted"]
+__all__ = ["stop_on_signals", "process_count", "launch", "init_method", "TrainingInterrupted"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+INIT_METHOD = "TKD_INIT_METHOD"  # how the ranks tkd starts find each other; torchrun's ranks use env://
 
 
 class TrainingInterrupted(RuntimeError):
@@ -67,17 +67,15 @@ def process_count(spec) -> int:
     return n
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def init_method() -> str:
+    """Where this rank meets the others: the file tkd's launcher names, else torchrun's env://."""
+    return os.environ.get(INIT_METHOD, "env://")
 
 
 def launch(spec_dict: dict, world: int, entry: str = "tkd.train:rank_main") -> dict:
     """Start ``world`` ranks of ``entry`` on this machine, pass signals on to them, wait for all,
     and return rank 0's report (its metrics). A rank's SpecError or failure is raised here."""
     module, func = entry.split(":")
-    port = _free_port()
     # the ranks import the tkd this process runs, even where it is on sys.path only (Snakemake's
     # script adapters put the repository there, e.g. under --sdm conda)
     package_root = str(Path(__file__).resolve().parents[1])
@@ -87,9 +85,11 @@ def launch(spec_dict: dict, world: int, entry: str = "tkd.train:rank_main") -> d
         print(f"starting {world} DDP processes", flush=True)
         procs = []
         for r in range(world):
-            env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(r),
-                   "WORLD_SIZE": str(world), "LOCAL_RANK": str(r), "TKD_RANK_REPORT": str(reports[r]),
-                   "TKD_RANK_SPEC": json.dumps(spec_dict), "PYTHONPATH": pythonpath}
+            # the ranks meet through a file, not a TCP port: no port to pick, so two runs (or test
+            # suites) on one machine cannot collide on one
+            env = {**os.environ, INIT_METHOD: f"file://{tmp}/rendezvous", "RANK": str(r), "WORLD_SIZE": str(world),
+                   "LOCAL_RANK": str(r), "TKD_RANK_REPORT": str(reports[r]), "TKD_RANK_SPEC": json.dumps(spec_dict),
+                   "PYTHONPATH": pythonpath}
             procs.append(subprocess.Popen([sys.executable, "-c", f"from {module} import {func}; {func}()"], env=env))
         _wait(procs, caught)
         results = {r: json.loads(f.read_text()) for r, f in enumerate(reports) if f.exists()}

@@ -38,7 +38,7 @@ from . import files
 from .archs import create
 from .data import labels_of
 from .errors import SpecError
-from .launch import TrainingInterrupted, launch, process_count, report_rank, stop_on_signals
+from .launch import TrainingInterrupted, init_method, launch, process_count, report_rank, stop_on_signals
 from .layout import RUN_FILES, resume_path
 from .runtime import (Ranks, compile_mode, evaluate_model, load_inputs, make_loaders, make_optimizer,
                       loss_terms, make_train_step, prepare_model, resolve_device)
@@ -90,7 +90,8 @@ def _train(spec: TrainSpec, ranks: Ranks) -> dict[str, Any]:
         if device.type == "cuda":
             device = torch.device("cuda", ranks.local_rank)
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=ranks.rank, world_size=ranks.world)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=init_method(),
+                                rank=ranks.rank, world_size=ranks.world)
     try:
         run = _setup(spec, ranks, device)
         _resume(run)

@@ -20,6 +20,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/waves.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/paper.smk"
 

@@ -99,7 +99,7 @@ def render(fmt, runs, reported, ensembles=None):
     claims = claims_table(runs, family_out=family).to_dict("records")
     return paper.render(f"tables.{fmt}.j2", tables=paper.generation_tables(runs, reported, 0.5, ensembles),
                         comparison=paper.compare(runs, reported, 0.5).to_dict("records"), tolerance=0.5,
-                        transfer_tables=[], claims=claims, family=family[0], partial=None)
+                        transfer_tables=[], claims=claims, family=family[0], partial=None, waves=None)
 
 
 def test_markdown_opens_with_the_claims_then_rows_columns_best_and_verdicts():

@@ -148,3 +148,33 @@ def test_preflight_flags_requests_the_site_cannot_grant_and_bad_partitions():
     assert "Fix: lower archs.densenet_bc_190_cifar.resources" in out.stdout
     out = _check("--configfile", "config.yaml", "workflow/demo.yaml", "--partition", "nonesuch")
     assert out.returncode == 1 and "partition 'nonesuch' does not exist" in out.stdout
+
+
+def test_seeds_in_waves_through_the_slurm_profile_and_after_a_crash(tmp_path):
+    """Seeds on demand under --profile slurm: the first wave's trainings go through sbatch, the
+    checkpoint judges them locally, the next wave is submitted; after a crash (a run of the second
+    wave lost, the tables gone) --rerun-incomplete makes just what is missing."""
+    results = tmp_path / "results"
+    override = tmp_path / "waves.yaml"
+    override.write_text(FAKE_GPU.format(recipe="demo") + yaml.safe_dump({"grid": [
+        {"dataset": "synthetic", "archs": ["resnet8_tiny_cifar"], "methods": ["ce", "tsd"],
+         "seeds": {"start": 3, "step": 1, "max": 4}, "generations": 0}]}))
+    args = ["--profile", "slurm", "-j", "8", "--configfile", "workflow/demo.yaml", str(override),
+            "--config", f"results={results}", *LOCAL]
+    out = snakemake(*args, timeout=1500)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    first = json.loads((results / "summary" / "waves" / "wave1.json").read_text())
+    assert not first["stop"] and len(first["next_runs"]) == 2, first
+    assert len(submissions(log)["train"]) == 6 + 2, "both waves' trainings went through sbatch"
+    runs = pd.read_csv(results / "summary" / "runs.csv")
+    assert sorted(runs.seed.unique()) == [0, 1, 2, 3] and runs.slurm_job_id.notna().all()
+    # a crash: a second-wave run and the tables are lost
+    lost = results / "synthetic/resnet8_tiny_cifar/tsd/seed3/gen0"
+    shutil.rmtree(lost)
+    shutil.rmtree(results / "summary" / "paper")
+    out = snakemake(*args, "--rerun-incomplete", timeout=1500)
+    log = out.stdout + out.stderr
+    assert out.returncode == 0, log[-4000:]
+    assert len(submissions(log)["train"]) == 1, "only the lost run is trained again"
+    assert (lost / "metrics.json").is_file() and (results / "summary" / "paper" / "claims.csv").is_file()

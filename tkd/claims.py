@@ -30,7 +30,7 @@ from .cube import Cube
 from .errors import SpecError
 from .selection import QUANTITIES, describe, jackknife_se, pick, resolution
 from .stats import Region, Sample, sample, seeds_text
-from .verdicts import FDR, judge_table
+from .verdicts import FDR, Family, judge_table
 
 __all__ = ["load_claims", "claims_table", "summary_text", "CLAIM_COLUMNS", "OUTPUT_COLUMNS"]
 
@@ -152,17 +152,18 @@ def _compare(claim, cube: Cube, info, subject_methods) -> tuple[dict, Sample | N
     """One comparison: its sides' labels and the per-seed differences as a sample (None: not run)."""
     subject, reference = Side.parse(claim["subject"]), Side.parse(claim["reference"])
     ref_methods = subject_methods if reference.same else reference.methods(info)
+    needs = sorted(set(subject_methods) | set(ref_methods))  # the chains this row needs more seeds of
     if not subject_methods or not ref_methods:
         side = "subject" if not subject_methods else "reference"
         return dict(why=f"no method of the grid matches the {side} {claim[side]!r}"), None
     s_groups = cube.groups(subject_methods, subject.generation)
     r_groups = cube.groups(ref_methods, reference.generation)
     if not s_groups or not r_groups:
-        return dict(why="no finished runs of one side"), None
+        return dict(why="no finished runs of one side", needs=needs), None
     halves = len(s_groups) > 1 or len(r_groups) > 1
     (s, s_choices), (r, r_choices) = (pick(cube, g, claim["quantity"], halves) for g in (s_groups, r_groups))
     both = ~np.isnan(s) & ~np.isnan(r)
-    out = {}
+    out = dict(needs=needs)
     for name, groups, choices in (("subject", s_groups, s_choices), ("reference", r_groups, r_choices)):
         used = [c for choice in choices for c in (choice[both] if both.any() else choice[choice >= 0])]
         out[name] = describe([cube.label(groups[c]) for c in used]) if used else ""
@@ -185,7 +186,7 @@ def _mean_difference(cube: Cube, s_groups, r_groups, quantity: str, halves: bool
     return float((s[both] - r[both]).mean()) if both.any() else np.nan
 
 
-def _rows(runs, ensembles, transfer, claims, tolerance) -> tuple[list[dict], list[Sample | None], list[Region]]:
+def rows_of(runs, ensembles, transfer, claims, tolerance) -> tuple[list[dict], list[Sample | None], list[Region]]:
     """Every row of the table (one per claim and cell, and per method for ``each:`` claims): its
     labels, its sample of per-seed differences (None: not run) and the region its claim makes."""
     info = method_info(runs) if len(runs) else {}
@@ -198,7 +199,7 @@ def _rows(runs, ensembles, transfer, claims, tolerance) -> tuple[list[dict], lis
              for key, part in runs.groupby(["dataset", "arch"])} if len(runs) else {}
     cell_info = {key: info.get(key, {}) for key in cubes}
     rows, samples, regions = [], [], []
-    for _, claim in claims.iterrows():
+    for number, (_, claim) in enumerate(claims.iterrows()):
         region = region_of(claim, tolerance)
         base = dict(claim=claim["claim"], metric=claim["quantity"], words=claim["words"], source=claim["source"],
                     note=claim["note"], paper_size=_paper_size(claim["direction"], claim["claimed_low"],
@@ -206,7 +207,8 @@ def _rows(runs, ensembles, transfer, claims, tolerance) -> tuple[list[dict], lis
         for dataset, arch in _scopes(claim, cells):
             key = (dataset, arch)
             if key not in cubes:
-                rows.append(dict(base, dataset=dataset, arch=arch, why="this dataset / arch is not in the runs"))
+                rows.append(dict(base, dataset=dataset, arch=arch, key=(number, dataset, arch, ()),
+                                 why="this dataset / arch is not in the runs"))
                 samples.append(None)
                 regions.append(region)
                 continue
@@ -214,7 +216,7 @@ def _rows(runs, ensembles, transfer, claims, tolerance) -> tuple[list[dict], lis
             matched = subject.methods(cell_info[key])
             for methods in ([[m] for m in matched] if subject.each and matched else [matched]):
                 out, smp = _compare(claim, cubes[key], cell_info[key], methods)
-                rows.append(dict(base, dataset=dataset, arch=arch, **out))
+                rows.append(dict(base, dataset=dataset, arch=arch, key=(number, dataset, arch, tuple(methods)), **out))
                 samples.append(smp)
                 regions.append(region)
     return rows, samples, regions
@@ -227,19 +229,29 @@ def claims_table(runs: pd.DataFrame, ensembles: pd.DataFrame | None = None, tran
     (:mod:`tkd.verdicts`). ``family_out``: a list that receives the :class:`~tkd.verdicts.Family`;
     ``plan``: add seeds needed and power (simulations of many tables leave them out)."""
     claims = load_claims() if claims is None else claims
-    rows, samples, regions = _rows(runs, ensembles, transfer, claims, tolerance)
-    judged, family = judge_table(samples, regions, fdr, plan)
+    rows, samples, regions = rows_of(runs, ensembles, transfer, claims, tolerance)
+    table, family = finish_table(rows, samples, regions, fdr, plan)
+    if family_out is not None:
+        family_out.append(family)
+    return table
+
+
+def finish_table(rows: list[dict], samples: list[Sample | None], regions: list[Region], fdr: float = FDR,
+                 plan: bool = True, tracks=None) -> tuple[pd.DataFrame, Family]:
+    """The rows judged as a family (``tracks``: a sequential design's evidence), as the tidy table."""
+    judged, family = judge_table(samples, regions, fdr, plan, tracks)
+    out = []
     for row, region, verdict in zip(rows, regions, judged):
+        row = dict(row)
         why = " ".join(filter(None, [verdict.pop("why", None) or row.pop("why", ""), row.pop("note_choice", "")]))
         row.update(verdict, claimed=region.shown(), why=why.replace(" best cross", "; best cross"))
         row["seeds_needed"] = seeds_text(row.get("seeds_needed", math.nan), row.get("n", 0))
-    if family_out is not None:
-        family_out.append(family)
-    out = pd.DataFrame(rows)
+        out.append(row)
+    table = pd.DataFrame(out)
     for c in OUTPUT_COLUMNS:
-        if c not in out:
-            out[c] = math.nan
-    return out[OUTPUT_COLUMNS]
+        if c not in table:
+            table[c] = math.nan
+    return table[OUTPUT_COLUMNS], family
 
 
 def summary_text(table: pd.DataFrame) -> str:

@@ -1,4 +1,4 @@
-"""The ``tkd`` command line: train, evaluate, make-synthetic, claims, status, tables, slurm-check."""
+"""The ``tkd`` command line: train, evaluate, make-synthetic, claims, status, tables, plan, slurm-check."""
 from __future__ import annotations
 
 import argparse
@@ -7,8 +7,9 @@ import math
 import sys
 from pathlib import Path
 
-CONFIGFILE = dict(nargs="+", default=["config.yaml"], metavar="FILE",
-                  help="config files, later ones on top (as snakemake --configfile); default: config.yaml")
+CONFIGFILE = dict(nargs="+", default=[], metavar="FILE",
+                  help="config files laid over config.yaml, later ones on top, as snakemake --configfile lays them "
+                       "(e.g. --configfile workflow/demo.yaml)")
 
 
 def _train(args) -> int:
@@ -75,11 +76,11 @@ def _grid_config(args) -> dict:
 
 
 def _status(args) -> int:
-    from .status import render, status
+    from .status import render, status, waves_report
 
     config = _grid_config(args)
     table, failed = status(config)
-    print(render(table, failed, config["results"]))
+    print("\n".join([render(table, failed, config["results"])] + waves_report(config)))
     return 0
 
 
@@ -93,6 +94,22 @@ def _tables(args) -> int:
         return 0
     print(f"\nwrote {out}/tables.md (.tex, .html), claims.csv, comparison.csv and figures/: "
           f"{partial['done']} of {partial['total']} runs finished")
+    return 0
+
+
+def _plan(args) -> int:
+    from .files import write_text
+    from .partial import collect
+    from .plan import plan, render
+
+    config = _grid_config(args)
+    runs = collect(config)[0]
+    rows, costs = plan(config, args.budget, args.simulations, runs if len(runs) else None)
+    print(render(rows, costs, args.budget))
+    if args.output:
+        write_text(args.output, rows.to_csv(index=False))
+        write_text(str(args.output).removesuffix(".csv") + "_designs.csv", costs.to_csv(index=False))
+        print(f"\nwrote {args.output} (and its _designs.csv)")
     return 0
 
 
@@ -174,6 +191,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="DIR", help="where to write (default: RESULTS/summary/partial)")
     p.set_defaults(func=_tables)
 
+    p = sub.add_parser("plan", help="seeds and GPU-hours each claim needs; what running seeds in waves saves",
+                       description="For every claim row of the config's grid: the seeds for 80 %% power at the "
+                                   "family level (from your finished runs, else a prior), their GPU-hours, and the "
+                                   "GPU-hours of the fixed and the sequential design (simulated). Runs nothing.")
+    _results_folder_options(p)
+    p.add_argument("--budget", type=float, metavar="GPU_HOURS", help="which claims this budget can expect to decide")
+    p.add_argument("--simulations", type=int, help="simulated grids per scenario (default: plan.simulations)")
+    p.add_argument("-o", "--output", metavar="CSV", help="write the rows here (the designs beside it)")
+    p.set_defaults(func=_plan)
+
     p = sub.add_parser("slurm-check", help="preflight: can this SLURM site run the grid's training jobs?",
                        description="Check partitions, GPUs, accounting and accounts, and sbatch --test-only the "
                                    "largest training request of each architecture, before submitting anything.")
@@ -186,9 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     from .errors import SpecError
 
     args = build_parser().parse_args(argv)
+    if hasattr(signal, "SIGPIPE") and args.command != "train":  # `tkd status | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         return args.func(args)
     except SpecError as err:

@@ -12,6 +12,7 @@ from .errors import SpecError
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+BASE = "config.yaml"  # the Snakefile's `configfile:`, which every --configfile is laid over
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -21,12 +22,19 @@ def merge(base: dict, over: dict) -> dict:
     return base
 
 
-def load(configfiles: list[str]) -> dict:
-    """Config files merged in order, validated (defaults filled in) and cross-checked."""
+def base_config() -> Path:
+    """The config the Snakefile starts from: ./config.yaml where one is (Snakemake reads it from the
+    working directory), else the repository's."""
+    return Path(BASE) if Path(BASE).is_file() else REPO / BASE
+
+
+def load(configfiles: list[str], base: bool = True) -> dict:
+    """Config files merged in order over the Snakefile's ``config.yaml`` (``base``), as
+    ``snakemake --configfile`` lays them, then validated (defaults filled in) and cross-checked."""
     from .files import read_yaml
 
     config: dict = {}
-    for f in configfiles:
+    for f in ([str(base_config())] if base else []) + list(configfiles):
         if not Path(f).is_file():
             raise SpecError(f"--configfile {f!r} does not exist")
         data = read_yaml(f, "config file") or {}
@@ -62,6 +70,9 @@ def check(config: dict) -> None:
     if transfer["enabled"] and transfer["dataset"] not in config["datasets"]:
         raise SpecError(f"transfer.dataset: {transfer['dataset']!r} is not defined in datasets")
     for i, block in enumerate(config["grid"]):
+        seeds = block["seeds"]
+        if isinstance(seeds, dict) and seeds["max"] < seeds["start"]:
+            raise SpecError(f"grid[{i}].seeds.max: {seeds['max']} is below start {seeds['start']}")
         if block["dataset"] not in config["datasets"]:
             raise SpecError(f"grid[{i}].dataset: {block['dataset']!r} is not defined in datasets")
         for key, section in (("archs", "archs"), ("methods", "methods")):

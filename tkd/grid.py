@@ -5,6 +5,7 @@ dry-run benchmark read the same grid from here, so "which runs exist" is decided
 """
 from __future__ import annotations
 
+import math
 from itertools import product
 
 KEYS = ("dataset", "arch", "method", "seed", "generation")
@@ -19,15 +20,58 @@ def block_on(config: dict, block: dict) -> bool:
     return block.get("enabled", True) and dataset_on(config, block["dataset"])
 
 
-def runs(config: dict) -> list[dict]:
-    """Every run of the enabled grid blocks whose data set is on, as dicts of :data:`KEYS`."""
+def wave_seeds(seeds, wave: int | None = None) -> list[int]:
+    """A block's seeds up to wave ``wave`` (1-based; None: every seed it may run). A list is the
+    fixed design, all in wave 1; ``{start, step, max}`` is sequential (tkd.sequential): seeds
+    0..start-1 in wave 1, then ``step`` more per wave up to ``max``."""
+    if isinstance(seeds, list):
+        return list(seeds)
+    n = seeds["max"] if wave is None else min(seeds["start"] + (wave - 1) * seeds["step"], seeds["max"])
+    return list(range(n))
+
+
+def waves(seeds) -> int:
+    """How many waves a block has (1 for a list of seeds)."""
+    if isinstance(seeds, list):
+        return 1
+    return 1 + math.ceil((seeds["max"] - seeds["start"]) / seeds["step"])
+
+
+def sequential(config: dict) -> bool:
+    """Whether any enabled block runs its seeds in waves."""
+    return any(waves(b["seeds"]) > 1 for b in config["grid"] if block_on(config, b))
+
+
+def runs(config: dict, wave: int | None = None) -> list[dict]:
+    """Every run of the enabled grid blocks whose data set is on, as dicts of :data:`KEYS`, up to
+    wave ``wave`` of a sequential block (None: every run the grid may make)."""
     out = []
     for block in config["grid"]:
         if not block_on(config, block):
             continue
-        for arch, method, seed, gen in product(block["archs"], block["methods"], block["seeds"],
+        for arch, method, seed, gen in product(block["archs"], block["methods"], wave_seeds(block["seeds"], wave),
                                                range(block["generations"] + 1)):
             out.append(dict(dataset=block["dataset"], arch=arch, method=method, seed=seed, generation=gen))
+    return out
+
+
+def looks(config: dict) -> dict[str, list[int]]:
+    """Per cell ("dataset/arch"): how many seeds it has after each wave (one look: fixed)."""
+    return {f"{b['dataset']}/{arch}": [len(wave_seeds(b["seeds"], w)) for w in range(1, waves(b["seeds"]) + 1)]
+            for b in config["grid"] if block_on(config, b) for arch in b["archs"]}
+
+
+def wave_runs(config: dict, wave: int, chains_: list[tuple] | None = None) -> list[dict]:
+    """The runs wave ``wave`` adds, to the chains (dataset, arch, method) listed (None: to all)."""
+    want = None if chains_ is None else set(map(tuple, chains_))
+    out = []
+    for block in config["grid"]:
+        if not block_on(config, block) or wave > waves(block["seeds"]):
+            continue
+        new = [s for s in wave_seeds(block["seeds"], wave) if s not in wave_seeds(block["seeds"], wave - 1)]
+        for arch, method, seed, gen in product(block["archs"], block["methods"], new, range(block["generations"] + 1)):
+            if want is None or (block["dataset"], arch, method) in want:
+                out.append(dict(dataset=block["dataset"], arch=arch, method=method, seed=seed, generation=gen))
     return out
 
 

@@ -103,14 +103,50 @@ def aggregate(smk) -> None:
     from .files import write_text
 
     with logged(smk):
-        runs = collect_runs(smk.params.runs)
+        tables = smk.params.tables
+        runs = collect_runs(tables["runs"])
         write_text(smk.output.runs, runs.to_csv(index=False))
-        write_text(smk.output.ensembles, collect_chains(smk.params.ensembles).to_csv(index=False))
-        transfer = collect_chains(smk.params.transfer, ["generation", "probe_top1", "feature_dim"])
+        write_text(smk.output.ensembles, collect_chains(tables["ensembles"]).to_csv(index=False))
+        transfer = collect_chains(tables["transfer"], ["generation", "probe_top1", "feature_dim"])
         write_text(smk.output.transfer, transfer.to_csv(index=False))
         text = summary_markdown(runs)
         write_text(smk.output.summary, text)
         print(text, flush=True)
+
+
+def _frames(tables: dict):
+    """runs, ensembles and transfer frames of a table's records (see common.smk)."""
+    from .aggregate import collect_chains, collect_runs
+
+    return (collect_runs(tables["runs"]), collect_chains(tables["ensembles"]),
+            collect_chains(tables["transfer"], ["generation", "probe_top1", "feature_dim"]))
+
+
+def wave(smk) -> None:
+    """After one wave of seeds: the claims judged group-sequentially on every seed so far, and the
+    runs of the next wave for the chains an undecided claim row needs (tkd.sequential)."""
+    from .claims import load_claims, summary_text
+    from .files import write_json, write_text
+    from .sequential import designs, judge
+
+    with logged(smk):
+        number = int(smk.wildcards.wave)
+        runs, ensembles, transfer = _frames(smk.params.tables)
+        table, family, needs = judge(runs, ensembles, transfer, load_claims(smk.input.claims), smk.params.tolerance,
+                                     smk.params.fdr, designs(smk.params.looks), number)
+        wanted = set(needs)
+        next_runs = [r for r in smk.params.next_wave if (r["dataset"], r["arch"], r["method"]) in wanted]
+        open_rows = table[table.verdict.eq("inconclusive") & table.n.gt(0)]
+        write_text(smk.output.claims, table.to_csv(index=False))
+        write_json(smk.output.decision, {
+            "wave": number, "stop": not next_runs, "next_runs": next_runs,
+            "chains": [list(c) for c in sorted(wanted)], "runs_so_far": len(runs),
+            "decided": int(table.verdict.isin(["supported", "contradicted"]).sum()), "undecided": len(open_rows),
+            "undecided_rows": [f"{r.claim} {r.dataset}/{r.arch} {r.metric} ({r.subject} vs {r.reference})"
+                               for r in open_rows.itertuples()]})
+        print(summary_text(table), f"\n\nwave {number}: {family.caption()}", flush=True)
+        print(f"next wave: {len(next_runs)} runs for {len(wanted)} chains" if next_runs else "stop: nothing to add",
+              flush=True)
 
 
 def paper_tables(smk) -> None:
@@ -121,8 +157,10 @@ def paper_tables(smk) -> None:
         runs = read_csv(smk.input.runs, what="runs table")
         ens = read_csv(smk.input.ensembles, what="ensembles table")
         transfer = read_csv(smk.input.transfer, what="transfer table")
+        waves = dict(looks=smk.params.looks, through=len(smk.input.waves), possible=smk.params.possible) \
+            if smk.input.waves else None
         write_tables(runs, ens, transfer, dict(smk.output.items()), smk.input.reported, smk.input.claims,
-                     smk.params.tolerance, smk.params.fdr)
+                     smk.params.tolerance, smk.params.fdr, waves=waves)
 
 
 def paper_figures(smk) -> None:

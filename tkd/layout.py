@@ -25,6 +25,9 @@ TRAIN_BENCHMARK = "benchmarks/train/" + RUN_ID + ".tsv"
 DATA = "data/{dataset}"  # + ".npz" (a synthetic set) or ".json" (the manifest of a set on disk)
 SUMMARY = "summary"
 PARTIAL = "summary/partial"
+# a sequential grid's decision after each wave, and its claims table then (tkd.sequential)
+WAVE = "summary/waves/wave{wave}.json"
+WAVE_CLAIMS = "summary/waves/claims_wave{wave}.csv"
 
 
 def run_path(results: str | Path, run: dict, name: str = "") -> Path:
@@ -38,3 +41,12 @@ def chain_path(results: str | Path, chain: dict, name: str = "") -> Path:
 
 def resume_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / RESUME_STATE
+
+
+def wave_files(results: str | Path) -> list[Path]:
+    """The decisions of the waves judged so far, in order."""
+    found, wave = [], 1
+    while (Path(results) / WAVE.format(wave=wave)).is_file():
+        found.append(Path(results) / WAVE.format(wave=wave))
+        wave += 1
+    return found

@@ -16,18 +16,27 @@ from .verdicts import FDR
 
 def write_tables(runs: pd.DataFrame, ensembles: pd.DataFrame, transfer: pd.DataFrame, outputs: dict,
                  reported: str, claims: str, tolerance: float, fdr: float = FDR,
-                 partial: dict | None = None) -> pd.DataFrame:
+                 partial: dict | None = None, waves: dict | None = None) -> pd.DataFrame:
     """Write ``outputs`` (md, tex, html, claims, comparison: paths) and return the claims table,
     judged as a family at ``fdr``. ``partial``: {"done": n, "total": N} marks every page as
-    covering only finished runs."""
+    covering only finished runs. ``waves``: a sequential grid's {looks, through, possible}: the
+    claims are judged group-sequentially through wave ``through`` (:mod:`tkd.sequential`)."""
     reported = load_reported(reported)
     family: list = []
-    claims_df = claims_table(runs, ensembles, transfer, load_claims(claims), tolerance, fdr, family_out=family)
+    if waves:
+        from .sequential import designs, judge
+
+        claims_df, fam, _ = judge(runs, ensembles, transfer, load_claims(claims), tolerance, fdr,
+                                  designs(waves["looks"]), waves["through"])
+        family.append(fam)
+        waves = dict(waves, trainings=len(runs), saved=1 - len(runs) / waves["possible"])
+    else:
+        claims_df = claims_table(runs, ensembles, transfer, load_claims(claims), tolerance, fdr, family_out=family)
     comparison = compare(runs, reported, tolerance)
     probes = transfer.rename(columns={"probe_top1": "test_top1"})
     context = dict(claims=claims_df.to_dict("records"), tables=generation_tables(runs, reported, tolerance, ensembles),
                    comparison=comparison.to_dict("records"), tolerance=tolerance, partial=partial,
-                   family=family[0],
+                   family=family[0], waves=waves,
                    transfer_tables=generation_tables(probes, reported.iloc[0:0], best=False) if len(probes) else [])
     for fmt in ("md", "tex", "html"):
         write_text(outputs[fmt], render(f"tables.{fmt}.j2", **context))

@@ -30,9 +30,11 @@ def _evaluation(results: Path, run: dict, k: int, cache: dict) -> dict:
 
 
 def finished(config: dict) -> tuple[list[dict], int]:
-    """The finished runs of the grid and the grid's size."""
+    """The finished runs of the grid and how many it has asked for so far."""
+    from .status import planned_runs
+
     results = Path(config["results"])
-    runs = grid.runs(config)
+    runs = planned_runs(config)
     return [r for r in runs if layout.run_path(results, r, "metrics.json").is_file()], len(runs)
 
 
@@ -76,8 +78,13 @@ def write(config: dict, out_dir: str | Path | None = None) -> tuple[Path, pd.Dat
     paper = config["paper"]
     outputs = {fmt: out / f"tables.{fmt}" for fmt in ("md", "tex", "html")}
     outputs.update(claims=out / "claims.csv", comparison=out / "comparison.csv")
+    waves = None
+    if grid.sequential(config):  # judged group-sequentially through the wave now running
+        looks = grid.looks(config)
+        waves = dict(looks=looks, through=min(len(layout.wave_files(results)) + 1, max(map(len, looks.values()))),
+                     possible=len(grid.runs(config)))
     claims = write_tables(runs, ensembles, transfer, outputs, paper["reported"], paper["claims"], paper["tolerance"],
-                          paper["fdr"], partial)
+                          paper["fdr"], partial, waves)
     tables = dict(runs=runs, ensembles=ensembles, transfer=transfer)
     for dataset, arch in grid.cells(done):
         patriarchs = [r for r in done if (r["dataset"], r["arch"], r["generation"]) == (dataset, arch, 0)]

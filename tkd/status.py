@@ -68,11 +68,43 @@ def _hours(results: Path, run: dict) -> float:
             return math.nan
 
 
+def planned_runs(config: dict) -> list[dict]:
+    """The runs the grid has asked for so far: all of them in the fixed design; in waves, the first
+    wave and each one a judged wave asked for."""
+    if not grid.sequential(config):
+        return grid.runs(config)
+    from .files import read_json
+
+    runs = grid.runs(config, wave=1)
+    for path in layout.wave_files(config["results"]):
+        runs += read_json(path, "wave decision")["next_runs"]
+    return runs
+
+
+def waves_report(config: dict) -> list[str]:
+    """Lines on a sequential grid's waves: which was judged last, what it decided, what comes next."""
+    if not grid.sequential(config):
+        return []
+    from .files import read_json
+
+    files = layout.wave_files(config["results"])
+    most = max(grid.waves(b["seeds"]) for b in config["grid"] if grid.block_on(config, b))
+    if not files:
+        return [f"seeds on demand: wave 1 of at most {most} running (no wave judged yet)"]
+    last = read_json(files[-1], "wave decision")
+    lines = [f"seeds on demand: wave {last['wave']} of at most {most} judged: {last['decided']} claim rows decided, "
+             f"{last['undecided']} undecided; "
+             + ("stopped" if last["stop"] else f"wave {last['wave'] + 1} runs {len(last['next_runs'])} trainings "
+                                                f"for {len(last['chains'])} chains")]
+    lines += [f"  undecided: {row}" for row in last["undecided_rows"][:20]]
+    return lines
+
+
 def status(config: dict) -> tuple[pd.DataFrame, list[dict]]:
     """The per-cell table and the failed runs (with their errors)."""
     results = Path(config["results"])
     rows, failed = [], []
-    for run in grid.runs(config):
+    for run in planned_runs(config):
         state, detail = run_state(results, run)
         gpus = config["archs"][run["arch"]]["resources"]["gpu"]
         hours = _hours(results, run) if state == "done" else math.nan

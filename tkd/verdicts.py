@@ -30,7 +30,7 @@ from scipy import stats as st
 from .stats import (ALPHA, MIN_SEEDS, Region, Sample, interval, judge, p_values, power, row_verdict, seeds_needed,
                     target)
 
-__all__ = ["FDR", "Family", "judge_table"]
+__all__ = ["FDR", "Family", "Track", "judge_table"]
 
 FDR = 2 * ALPHA  # false verdicts of both kinds together; one row alone: its 95 % interval
 
@@ -64,9 +64,32 @@ def _rejected(p: list[float], q: float) -> np.ndarray:
     return st.false_discovery_control(np.asarray(p), method="bh") <= q
 
 
-def judge_table(samples: list[Sample | None], regions: list[Region], fdr: float = FDR,
-                plan: bool = True) -> tuple[list[dict], Family]:
-    """Every row's family verdict. ``samples``: the per-seed values of each row (None: not run).
+@dataclass
+class Track:
+    """A row's evidence: its sample, and the p-values of its two decisions. In a fixed design both
+    come from the one sample; a sequential design (:mod:`tkd.sequential`) overrides the p-values
+    with repeated ones and shows each decision at the look where its evidence was strongest."""
+
+    latest: Sample  # at the latest look: the raw figures and the plan use it
+    p: tuple[float, float]  # (supported, contradicted), valid for this design
+
+    @classmethod
+    def fixed(cls, s: Sample, region: Region) -> "Track":
+        return cls(s, p_values(s, region))
+
+    def shown(self, kind: str | None) -> Sample:
+        """The sample a decision of ``kind`` is shown at (None: undecided)."""
+        return self.latest
+
+    def nominal(self, alpha: float, kind: str | None) -> float:
+        """The per-side level of the interval shown for ``kind`` at family level ``alpha``."""
+        return alpha
+
+
+def judge_table(samples: list[Sample | None], regions: list[Region], fdr: float = FDR, plan: bool = True,
+                tracks: list[Track | None] | None = None) -> tuple[list[dict], Family]:
+    """Every row's family verdict. ``samples``: the per-seed values of each row (None: not run);
+    ``tracks``: their evidence where a design other than the fixed one made it (:mod:`tkd.sequential`).
 
     Each row's dict: the raw (row-alone, 95 %) ``ci_low``/``ci_high``/``raw_verdict``, the p-values
     ``p_supported``/``p_contradicted``, the family's ``level`` (of the interval shown),
@@ -74,11 +97,12 @@ def judge_table(samples: list[Sample | None], regions: list[Region], fdr: float 
     ``seeds_needed``/``power_now`` for the decision the estimate points to, at the family level
     (``plan``; simulations of many tables leave it out)."""
     q = fdr / 2
-    tested = [i for i, s in enumerate(samples) if s is not None and s.n >= MIN_SEEDS]
+    if tracks is None:
+        tracks = [None if s is None or s.n < MIN_SEEDS else Track.fixed(s, r) for s, r in zip(samples, regions)]
+    tested = [i for i, t in enumerate(tracks) if t is not None]
     m = len(tested)
-    p = {i: p_values(samples[i], regions[i]) for i in tested}
-    sup = dict(zip(tested, _rejected([p[i][0] for i in tested], q)))
-    con = dict(zip(tested, _rejected([p[i][1] for i in tested], q)))
+    sup = dict(zip(tested, _rejected([tracks[i].p[0] for i in tested], q)))
+    con = dict(zip(tested, _rejected([tracks[i].p[1] for i in tested], q)))
     r_sup, r_con = int(sum(sup.values())), int(sum(con.values()))
     family = Family(m, r_sup, r_con, fdr)
     rows = []
@@ -86,17 +110,21 @@ def judge_table(samples: list[Sample | None], regions: list[Region], fdr: float 
         if s is None or s.n == 0:
             rows.append(dict(verdict="not run", raw_verdict="not run", n=0))
             continue
-        raw = row_verdict(s, region, plan=False)
-        row = dict(estimate=s.mean, sd=s.sd, n=s.n, ci_low=raw.ci_low, ci_high=raw.ci_high, raw_verdict=raw.verdict)
+        decided = None
         if i in sup:
             decided = "supported" if sup[i] else "contradicted" if con[i] else None
+        shown = tracks[i].shown(decided) if i in sup else s  # a sequential verdict: the look that reached it
+        raw = row_verdict(shown, region, plan=False)
+        row = dict(estimate=shown.mean, sd=shown.sd, n=shown.n, ci_low=raw.ci_low, ci_high=raw.ci_high,
+                   raw_verdict=raw.verdict)
+        if i in sup:
             r = {"supported": r_sup, "contradicted": r_con}.get(decided, max(1, min(r_sup, r_con)))
-            alpha = q * r / m
-            lo, hi = interval(s, alpha)
+            alpha = tracks[i].nominal(q * r / m, decided)
+            lo, hi = interval(shown, alpha)
             direction, size, _ = judge(lo, hi, region)
-            row.update(p_supported=p[i][0], p_contradicted=p[i][1], level=1 - 2 * alpha, family_ci_low=lo,
-                       family_ci_high=hi, direction=direction, size=size, verdict=decided or "inconclusive",
-                       why=_why(decided, region))
+            row.update(p_supported=tracks[i].p[0], p_contradicted=tracks[i].p[1], level=1 - 2 * alpha,
+                       family_ci_low=lo, family_ci_high=hi, direction=direction, size=size,
+                       verdict=decided or "inconclusive", why=_why(decided, region))
         else:  # too few seeds to decide: shown at the row's own 95 %
             row.update(level=1 - 2 * ALPHA, family_ci_low=raw.ci_low, family_ci_high=raw.ci_high,
                        direction=raw.direction, size=raw.size, verdict="inconclusive", why=raw.why)

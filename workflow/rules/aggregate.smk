@@ -10,19 +10,14 @@ rule aggregate:
     input:
         # one file per job is enough: each train job writes (and reruns) its whole run directory,
         # spec.yaml, provenance.json and its benchmark included; fewer inputs keep the DAG cheap
-        metrics=get_run_files("metrics.json"),
-        evals=get_chain_files("eval.csv"),
-        ensembles=get_chain_files("ensembles.csv"),
-        transfer=get_chain_files("transfer.csv", TRANSFER_CHAINS),
+        unpack(lambda w: get_tables_inputs(final_runs())),
     output:
         runs=f"{SUMMARY}/runs.csv",
         ensembles=f"{SUMMARY}/ensembles.csv",
         transfer=f"{SUMMARY}/transfer.csv",
         summary=f"{SUMMARY}/summary.md",
     params:
-        runs=get_run_records(),
-        ensembles=get_chain_records("ensembles.csv"),
-        transfer=get_chain_records("transfer.csv", TRANSFER_CHAINS),
+        tables=lambda w: get_tables_params(final_runs()),
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:

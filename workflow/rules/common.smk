@@ -22,11 +22,11 @@ TRAIN_LOG = f"{RESULTS}/{layout.TRAIN_LOG}"
 TRAIN_BENCHMARK = f"{RESULTS}/{layout.TRAIN_BENCHMARK}"
 FIGURES = f"{SUMMARY}/paper/figures/{{dataset}}/{{arch}}"
 
-RUNS = grid.runs(config)
-CHAINS = grid.chains(RUNS)
+SEQUENTIAL = grid.sequential(config)  # seeds in waves (tkd.sequential), judged after each by a checkpoint
+RUNS = grid.runs(config, wave=1)  # the first wave: in the fixed design, every run
+ALL_RUNS = grid.runs(config)  # every run the grid may make (lookups only)
 CELLS = grid.cells(RUNS)
-TRANSFER_CHAINS = grid.transfer_chains(config, CHAINS)
-TRANSFER = bool(TRANSFER_CHAINS)
+TRANSFER = bool(grid.transfer_chains(config, grid.chains(RUNS)))
 DATASETS = grid.datasets_used(config, RUNS)
 SYNTHETIC = [d for d in DATASETS if config["datasets"][d]["kind"] == "synthetic"]
 ON_DISK = [d for d in DATASETS if d not in SYNTHETIC]
@@ -40,39 +40,87 @@ wildcard_constraints:
     generation=r"\d+",
 
 
-# chain -> its generations, and cell -> its patriarchs: input functions look up, never scan RUNS
+# chain -> its generations: input functions look up, never scan the runs
 GENERATIONS = {}
-PATRIARCHS = {}
-for _r in RUNS:
+for _r in ALL_RUNS:
     GENERATIONS.setdefault((_r["dataset"], _r["arch"], _r["method"], str(_r["seed"])), []).append(_r["generation"])
-    if _r["generation"] == 0:
-        PATRIARCHS.setdefault((_r["dataset"], _r["arch"]), []).append(_r)
 
 
 # ======================================================================================
-# Paths of the whole grid (aggregation and the paper outputs)
+# Which runs the grid makes: all of them, or wave by wave (checkpoints in waves.smk)
 # ======================================================================================
-def get_run_files(name):
+def read_wave(wave):
+    """The decision after wave ``wave`` (waits for its checkpoint, as input functions do)."""
+    from tkd.files import read_json
+
+    return read_json(checkpoints.wave.get(wave=wave).output.decision, "wave decision")
+
+
+def runs_through(wave):
+    """The runs of waves 1..``wave``: the first, then those each earlier checkpoint asked for."""
+    runs = list(RUNS)
+    for earlier in range(1, wave):
+        runs += read_wave(earlier)["next_runs"]
+    return runs
+
+
+def final_wave():
+    """The wave after which the grid stopped (1 in the fixed design)."""
+    wave = 1
+    while SEQUENTIAL and not read_wave(wave)["stop"]:
+        wave += 1
+    return wave
+
+
+def final_runs():
+    """Every run of the grid as it ends."""
+    return runs_through(final_wave()) if SEQUENTIAL else RUNS
+
+
+# ======================================================================================
+# Paths of a set of runs (aggregation, the waves' judgements and the paper outputs)
+# ======================================================================================
+def run_files(name, runs):
     """File ``name`` of every run's directory (e.g. metrics.json), in grid order."""
-    return [f"{RUN}/{name}".format(**r) for r in RUNS]
+    return [f"{RUN}/{name}".format(**r) for r in runs]
 
 
-def get_chain_files(name, chains=CHAINS):
+def chain_files(name, chains):
     """File ``name`` of every chain's directory (e.g. eval.csv)."""
     return [f"{CHAIN}/{name}".format(dataset=d, arch=a, method=m, seed=s) for d, a, m, s in chains]
 
 
-def get_run_records():
+def run_records(runs):
     """Every run's keys and the exact files aggregation reads (its benchmark may not exist)."""
     return [dict(r, metrics=f"{RUN}/metrics.json".format(**r), spec=f"{RUN}/spec.yaml".format(**r),
                  provenance=f"{RUN}/provenance.json".format(**r), eval=f"{CHAIN}/eval.csv".format(**r),
-                 benchmark=TRAIN_BENCHMARK.format(**r)) for r in RUNS]
+                 benchmark=TRAIN_BENCHMARK.format(**r)) for r in runs]
 
 
-def get_chain_records(name, chains=CHAINS):
+def chain_records(name, chains):
     """Every chain's keys and the path of its file ``name``."""
     return [dict(dataset=d, arch=a, method=m, seed=s, path=path)
-            for (d, a, m, s), path in zip(chains, get_chain_files(name, chains))]
+            for (d, a, m, s), path in zip(chains, chain_files(name, chains))]
+
+
+def transfer_chains(runs):
+    return grid.transfer_chains(config, grid.chains(runs))
+
+
+def get_tables_inputs(runs):
+    """What a table of ``runs`` reads: every run's metrics.json (each train job writes its whole run
+    directory), every chain's eval.csv and ensembles.csv, and its transfer.csv where probed."""
+    chains = grid.chains(runs)
+    return {"metrics": run_files("metrics.json", runs), "evals": chain_files("eval.csv", chains),
+            "ensembles": chain_files("ensembles.csv", chains),
+            "transfer": chain_files("transfer.csv", transfer_chains(runs))}
+
+
+def get_tables_params(runs):
+    """The exact files a table of ``runs`` is built from."""
+    chains = grid.chains(runs)
+    return {"runs": run_records(runs), "ensembles": chain_records("ensembles.csv", chains),
+            "transfer": chain_records("transfer.csv", transfer_chains(runs))}
 
 
 def get_paper_outputs():
@@ -116,14 +164,14 @@ def get_chain_models(w):
     return [f"{RUN}/model.pt".format(**{**w, "generation": g}) for g in get_chain_generations(w)]
 
 
-def get_patriarch_logits(w):
-    """Test logits of every patriarch of one (dataset, arch) cell."""
-    return [f"{RUN}/test_logits.npz".format(**r) for r in PATRIARCHS[(w.dataset, w.arch)]]
-
-
 def get_patriarch_keys(w):
-    """The keys of those patriarchs, in the same order."""
-    return PATRIARCHS[(w.dataset, w.arch)]
+    """Every patriarch of one (dataset, arch) cell, of the grid as it ends."""
+    return [r for r in final_runs() if (r["dataset"], r["arch"], r["generation"]) == (w.dataset, w.arch, 0)]
+
+
+def get_patriarch_logits(w):
+    """Their test logits, in the same order."""
+    return run_files("test_logits.npz", get_patriarch_keys(w))
 
 
 def get_train_inputs(w):

@@ -16,6 +16,7 @@ rule paper_tables:
         transfer=f"{SUMMARY}/transfer.csv",
         reported=config["paper"]["reported"],
         claims=config["paper"]["claims"],
+        waves=lambda w: [f"{RESULTS}/{layout.WAVE}".format(wave=n) for n in range(1, final_wave() + 1)] if SEQUENTIAL else [],
     output:
         md=report(f"{SUMMARY}/paper/tables.md", caption="../report/tables.rst", category="Tables",
                   labels={"table": "claims, generations and verdicts", "format": "Markdown"}),
@@ -29,6 +30,8 @@ rule paper_tables:
     params:
         tolerance=config["paper"]["tolerance"],
         fdr=config["paper"]["fdr"],
+        looks=grid.looks(config),
+        possible=len(ALL_RUNS),
     log:
         f"{RESULTS}/logs/paper/tables.log",
     conda:

@@ -1,0 +1,185 @@
+"""``tkd plan``: before (and while) a grid runs, how many seeds each claim row needs, what that
+costs in GPU-hours, and what running the seeds in waves would save. Runs nothing.
+
+* **Seeds per row**: the fewest seeds with 80 % power (noncentral t) to decide the row at the
+  family level, were every claim to hold as planned (Benjamini-Hochberg then decides at about
+  its per-decision rate, 2.5 %): from the row's own finished runs once two seeds exist, else from
+  a prior — the paper's size (the middle of its range) or ``plan.effect`` where it states none,
+  and a per-seed difference sd of sqrt(2) x the architecture's ``seed_sd``.
+* **GPU-hours of a run**: Snakemake's benchmark files of finished runs of that architecture, else
+  its SLURM ``runtime`` in the config, labelled as an estimate.
+* **Designs**: the fixed design at the config's seeds and at the waves' most seeds, and the
+  sequential one (expected and worst case), by simulating the grid with the noise model of
+  :mod:`tkd.simulate` in two scenarios: the paper's claims hold (:func:`tkd.simulate.paper_holds`),
+  and nothing holds.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from . import grid, simulate
+from .claims import load_claims, rows_of
+from .stats import seeds_text
+
+__all__ = ["plan", "render"]
+
+COLUMNS = ["claim", "dataset", "arch", "metric", "seeds", "source", "methods", "runs_per_seed", "gpu_h_per_run",
+           "gpu_h_source", "gpu_h", "within_budget"]
+
+
+def hours_per_run(config: dict, runs: pd.DataFrame) -> dict[str, tuple[float, str]]:
+    """GPU-hours of one training run per architecture, and where the figure comes from."""
+    out = {}
+    for arch in grid.archs_used(config):
+        res = config["archs"][arch]["resources"]
+        gpus = max(res["gpu"], 1)  # a CPU job: its hours
+        done = runs[runs.arch == arch] if len(runs) and "wall_seconds" in runs else pd.DataFrame()
+        if len(done) and done.wall_seconds.notna().any():
+            out[arch] = (float(done.wall_seconds.mean()) / 3600 * gpus, f"benchmarks ({done.wall_seconds.notna().sum()})")
+        else:
+            out[arch] = (res["runtime"] / 60 * gpus, "config runtime (estimate)")
+    return out
+
+
+def sequential_config(config: dict) -> dict:
+    """The config with every block of fixed seeds in the waves of ``plan.sequential``."""
+    waves = config["plan"]["sequential"]
+    return dict(config, grid=[dict(b, seeds=b["seeds"] if grid.waves(b["seeds"]) > 1 else dict(waves))
+                              for b in config["grid"]])
+
+
+def simulate_waves(config: dict, simulations: int, scenario: str, rng_seed: int = 0):
+    """Simulated grids of the sequential design: per grid, the wave at which each claim row was
+    decided and the training runs the waves made. The decisions come from the whole grid at its
+    most seeds: a row's verdict depends only on its own seeds up to its decision, and a chain
+    gets a wave while any row that needs it is undecided (the later evidence of decided rows
+    can only add decisions, so this errs, slightly, towards deciding)."""
+    from .sequential import designs, judge, trainings
+
+    seq = sequential_config(config)
+    cells = designs(grid.looks(seq))
+    if scenario == "the paper holds":
+        truth, confidence = simulate.paper_holds(config["methods"], config["plan"]["effect"], 1.72,
+                                                 config["plan"]["confidence_effect"])
+    else:
+        truth, confidence = simulate.flat(72.0), None
+    noise = {a: simulate.REGIMES["realistic"].scaled_to(config["archs"][a]["seed_sd"]) for a in grid.archs_used(seq)}
+    gens = {(b["dataset"], a): b["generations"] + 1 for b in seq["grid"] for a in b["archs"]}
+    claims, rng = load_claims(config["paper"]["claims"]), np.random.default_rng(rng_seed)
+    decided, made, rows, tested = [], [], None, None
+    for _ in range(simulations):
+        runs = simulate.grid_runs(seq, truth, noise, rng, confidence)
+        table, _, _ = judge(runs, None, None, claims, config["paper"]["tolerance"], config["paper"]["fdr"], cells,
+                            max(len(d.looks) for d in cells.values()), plan=False)
+        if rows is None:
+            rows, tested = rows_of(runs, None, None, claims, config["paper"]["tolerance"])[0], table.n.gt(0).tolist()
+        decided.append(table.wave.to_numpy())
+        made.append(trainings(rows, [w if ran else None for w, ran in zip(table.wave, tested)], cells, gens))
+    for row, ran in zip(rows, tested):
+        row["simulated"] = ran
+    return rows, np.array(decided), made, cells
+
+
+def row_plan(config: dict, finished: pd.DataFrame | None, hours: dict, rows, decided, cells) -> pd.DataFrame:
+    """One line per claim row the grid can test: its seeds for 80 % power and their GPU-hours."""
+    observed = {}
+    if finished is not None and len(finished):
+        from .claims import finish_table
+
+        found, samples, regions = rows_of(finished, None, None, load_claims(config["paper"]["claims"]),
+                                          config["paper"]["tolerance"])
+        table, _ = finish_table(found, samples, regions, config["paper"]["fdr"])
+        observed = {row["key"]: r for row, r in zip(found, table.itertuples()) if r.n >= 2}
+    gens = {(b["dataset"], a): b["generations"] + 1 for b in config["grid"] for a in b["archs"]}
+    out = []
+    for i, row in enumerate(rows):
+        cell = (row["dataset"], row["arch"])
+        if not row.get("needs") or cell not in cells:
+            continue
+        looks = cells[cell].looks
+        seen = observed.get(row["key"])
+        if seen is not None:
+            seeds, source = seeds_value(seen.seeds_needed), f"your runs (n={seen.n}): noncentral t, fixed design"
+        elif not row["simulated"]:  # the simulation has no ensembles or linear probes
+            seeds, source = math.nan, "not simulated (ensembles, probes): planned from your runs once two seeds exist"
+        else:
+            share = [np.mean(decided[:, i] <= w + 1) for w in range(len(looks))]
+            seeds = next((looks[w] for w, p in enumerate(share) if p >= 0.8), math.inf)
+            source = f"simulated, the paper holds ({len(decided)} grids): waves"
+        per_run, where = hours[row["arch"]]
+        runs_per_seed = len(row["needs"]) * gens[cell]
+        out.append(dict(claim=row["claim"], dataset=row["dataset"], arch=row["arch"], metric=row["metric"],
+                        seeds=seeds, source=source, methods=", ".join(row["needs"]), runs_per_seed=runs_per_seed,
+                        gpu_h_per_run=per_run, gpu_h_source=where,
+                        gpu_h=seeds * runs_per_seed * per_run if math.isfinite(seeds) else seeds))
+    return pd.DataFrame(out, columns=COLUMNS[:-1])
+
+
+def seeds_value(text: str) -> float:
+    return math.inf if text.startswith(">") else float(text) if text[:1].isdigit() else math.nan
+
+
+def budget_rows(table: pd.DataFrame, budget: float) -> pd.Series:
+    """Which rows a budget of GPU-hours can expect to decide: cheapest first, each row's chains at its
+    seeds, a chain that an earlier row already paid for counted once."""
+    spent, paid, within = 0.0, {}, pd.Series(False, index=table.index)
+    for i in table.sort_values("gpu_h").index:
+        r = table.loc[i]
+        if not math.isfinite(r.seeds):  # beyond the waves' most seeds, or not planned yet
+            continue
+        extra = 0.0
+        for m in r.methods.split(", "):
+            key = (r.dataset, r.arch, m)
+            more = max(0, int(r.seeds) - paid.get(key, 0))
+            extra += more * (r.runs_per_seed / len(r.methods.split(", "))) * r.gpu_h_per_run
+        if spent + extra <= budget:
+            spent += extra
+            for m in r.methods.split(", "):
+                paid[(r.dataset, r.arch, m)] = max(paid.get((r.dataset, r.arch, m), 0), int(r.seeds))
+            within[i] = True
+    return within
+
+
+def plan(config: dict, budget: float | None = None, simulations: int | None = None,
+         finished: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows, designs): the plan of every claim row, and the GPU-hours of each design."""
+    hours = hours_per_run(config, finished if finished is not None else pd.DataFrame())
+    simulations = simulations or config["plan"]["simulations"]
+    cost = lambda trainings: sum(n * hours[chain[1]][0] for chain, n in trainings.items())  # noqa: E731
+    designs_ = [dict(design="fixed, the config's seeds", scenario="any",
+                     gpu_h=sum(hours[r["arch"]][0] for r in grid.runs(config)))]
+    worst = sum(hours[r["arch"]][0] for r in grid.runs(sequential_config(config)))
+    designs_.append(dict(design="fixed, the waves' most seeds", scenario="any", gpu_h=worst))
+    for scenario in ("the paper holds", "nothing holds"):
+        rows, decided, made, cells = simulate_waves(config, simulations, scenario)
+        spent = [cost(t) for t in made]
+        designs_.append(dict(design="sequential, expected", scenario=scenario, gpu_h=float(np.mean(spent))))
+        if scenario == "the paper holds":
+            table = row_plan(config, finished, hours, rows, decided, cells)
+    designs_.append(dict(design="sequential, worst case", scenario="any", gpu_h=worst))
+    if budget is not None:
+        table["within_budget"] = budget_rows(table, budget)
+    return table, pd.DataFrame(designs_)
+
+
+def render(rows: pd.DataFrame, costs: pd.DataFrame, budget: float | None = None) -> str:
+    show = rows.assign(seeds=rows.seeds.map(lambda x: "–" if math.isnan(x) else seeds_text(x)), gpu_h_per_run=rows.gpu_h_per_run.map(lambda x: f"{x:.2f}"),
+                       gpu_h=rows.gpu_h.map(lambda x: "–" if not math.isfinite(x) else f"{x:.1f}"))
+    cols = [c for c in COLUMNS if c in show and c not in ("runs_per_seed",)]
+    lines = ["# Seeds each claim row needs (80 % power at the family level) and their GPU-hours", "",
+             show[cols].to_markdown(index=False), "",
+             "seeds: where the row has no two seeds of your runs yet, the first wave by which it is decided in 80 % of "
+             "grids simulated as if the paper holds (its sizes, plan.effect where it states none, each "
+             "architecture's seed_sd); with your runs, the seeds for 80 % power at their estimate and spread. "
+             "gpu_h: the row's methods at its seeds (the designs below pay a chain shared by rows once).", "",
+             "# GPU-hours of each design", "", costs.assign(gpu_h=costs.gpu_h.map(lambda x: f"{x:.1f}"))
+             .to_markdown(index=False)]
+    if budget is not None:
+        decided = rows[rows.within_budget]
+        lines += ["", f"# A budget of {budget:g} GPU-hours can expect to decide {len(decided)} of {len(rows)} rows", "",
+                  "\n".join(f"- {r.claim} {r.dataset}/{r.arch} {r.metric}: {seeds_text(r.seeds)} seeds"
+                            for r in decided.itertuples()) or "- none"]
+    return "\n".join(lines)

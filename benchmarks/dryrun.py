@@ -35,6 +35,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from tkd import layout  # noqa: E402  torch-free: the output names the workflow declares
 
 # A bare Snakefile: the paper grid's jobs and chains (each generation's training reads the
 # previous one's model), nothing of tkd. {train}, {evaluate}, ... are each rule's directives
@@ -120,10 +122,9 @@ SUMMARY_RULES = ("paper_tables", "paper_figures", "compute_figure", "aggregate",
 # baseline, every directive kind tkd's rule carries, with constants for tkd's config lookups.
 OUTPUTS = {
     **{rule: [] for rule in SUMMARY_RULES},
-    "evaluate": ['"bare/{chain}/eval.csv"', '"bare/{chain}/ensembles.csv"'],
-    "transfer": ['"bare/{chain}/transfer.csv"'],
-    "train": [f'"bare/{{chain}}/gen{{g}}/{name}"' for name in
-              ("metrics.json", "model.pt", "history.csv", "test_logits.npz", "provenance.json", "spec.yaml")],
+    "evaluate": [f'"bare/{{chain}}/{layout.CHAIN_FILES[name]}"' for name in ("eval", "ensembles")],
+    "transfer": [f'"bare/{{chain}}/{layout.CHAIN_FILES["transfer"]}"'],
+    "train": [f'"bare/{{chain}}/gen{{g}}/{name}"' for name in layout.RUN_FILES.values()],
 }
 DIRECTIVES = {
     **{rule: ["params:\n        k=5", f'log:\n        "bare/logs/{rule}.log"'] for rule in SUMMARY_RULES},

@@ -78,7 +78,7 @@ def test_ddp_patriarch_trains_on_two_processes(ddp_patriarch):
     out, _, log = ddp_patriarch
     assert "starting 2 DDP processes" in log and "2 processes (DDP)" in log
     assert log.count("epoch 8/8") == 1, "only rank 0 logs"
-    for name in RUN_FILES:
+    for name in RUN_FILES.values():
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["processes"] == 2

@@ -1,5 +1,6 @@
 """Secondary-information measures, test halves and ensembles on hand-made logits, answers worked out by hand."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from tkd.measures import chain_ensembles, ensemble_accuracy, logit_measures, split_halves, topk_accuracy
@@ -85,7 +86,7 @@ def test_chain_ensembles_first_m_and_last_k():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 10, 40)
     chain = {g: rng.normal(size=(40, 10)) for g in range(4)}
-    table = chain_ensembles(chain, y, last=[2, 3, 9])
+    table = pd.DataFrame(chain_ensembles(chain, y, last=[2, 3, 9]))
     assert table[table.kind == "first"].generations.tolist() == ["0-0", "0-1", "0-2", "0-3"]
     assert table[table.kind == "last"].generations.tolist() == ["2-3", "1-3"]  # k = 9 does not fit
     patriarch = table.iloc[0]

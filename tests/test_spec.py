@@ -6,7 +6,8 @@ import yaml
 
 from helpers import tiny_spec
 from tkd.errors import SpecError
-from tkd.spec import HOW_FIELDS, RESULT_FIELDS, TrainSpec, load_spec, parse_set, switch
+from tkd.spec import (HOW_FIELDS, PATRIARCH_FIELDS, RESULT_FIELDS, STUDENT_FIELDS, TrainSpec, load_spec, parse_set,
+                      switch)
 
 
 def spec(tmp_path, **kw):
@@ -50,14 +51,22 @@ def _other(value):
 
 
 def test_every_field_that_shapes_the_result_changes_the_digest(tmp_path):
-    """A resume state of another learning rate (or any other result field) is never continued."""
-    base = spec(tmp_path)
+    """A resume state of another learning rate (or any other result field of the run's role) is
+    never continued; a field of the other role (a patriarch's lam, a student's loss) is no part of
+    the run, and a student's spec.yaml does not claim a loss of its own."""
+    teacher = tmp_path / "t.pt"
+    teacher.write_bytes(b"a teacher")
+    patriarch, student = spec(tmp_path), spec(tmp_path, generation=1, teacher=str(teacher))
     assert "lr" in RESULT_FIELDS and "seed" in RESULT_FIELDS and "teacher" in RESULT_FIELDS
+    assert set(PATRIARCH_FIELDS) == {"loss", "loss_params"}
+    assert set(STUDENT_FIELDS) == {"teacher", "lam", "temperature", "student_init"}
     for name in RESULT_FIELDS:
-        if name == "teacher":
-            continue  # by content, below
-        changed = dataclasses.replace(base, **{name: _other(getattr(base, name))})
-        assert changed.digest() != base.digest(), name
+        if name in ("teacher", "generation"):
+            continue  # the teacher by content, below; a generation changes the role
+        for base, own in ((patriarch, name not in STUDENT_FIELDS), (student, name not in PATRIARCH_FIELDS)):
+            changed = dataclasses.replace(base, **{name: _other(getattr(base, name))})
+            assert (changed.digest() != base.digest()) == own, (name, base.role)
+    assert "loss" not in student.record() and "lam" not in patriarch.record() and "loss" in patriarch.record()
 
 
 def test_how_a_job_runs_leaves_the_digest_alone(tmp_path):

@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import signal
 
-    from .errors import SpecError
+    from .errors import NonFiniteLoss, SpecError, TrainingInterrupted
 
     args = build_parser().parse_args(argv)
     if hasattr(signal, "SIGPIPE") and args.command != "train":  # `tkd status | head` ends quietly
@@ -225,17 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as err:
         print(f"tkd: error: {err}", file=sys.stderr)
         return 2
-    except Exception as err:
-        from .launch import TrainingInterrupted
-        from .train import NonFiniteLoss
-
-        if isinstance(err, TrainingInterrupted):
-            print(f"tkd: {err}", file=sys.stderr)
-            return 128 + err.signum
-        if isinstance(err, NonFiniteLoss):
-            print(f"tkd: error: {err}", file=sys.stderr)
-            return 1
-        raise
+    except TrainingInterrupted as err:
+        print(f"tkd: {err}", file=sys.stderr)
+        return 128 + err.signum
+    except NonFiniteLoss as err:
+        print(f"tkd: error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -58,8 +58,12 @@ def validate(config: dict) -> None:
 
 
 def check(config: dict) -> None:
-    """What the schema cannot say: names that must refer to other sections."""
+    """What the schema cannot say: names that must refer to other sections, or to tkd's registries."""
+    from .archs import ARCHS
+
     for arch, a in config["archs"].items():
+        if arch not in ARCHS:
+            raise SpecError(f"archs.{arch}: no such architecture; tkd builds {sorted(ARCHS)}")
         if a["recipe"] not in config["recipes"]:
             raise SpecError(f"archs.{arch}.recipe: {a['recipe']!r} is not defined in recipes")
     for name, ds in config["datasets"].items():
@@ -75,6 +79,9 @@ def check(config: dict) -> None:
             raise SpecError(f"grid[{i}].seeds.max: {seeds['max']} is below start {seeds['start']}")
         if block["dataset"] not in config["datasets"]:
             raise SpecError(f"grid[{i}].dataset: {block['dataset']!r} is not defined in datasets")
+        for arch in block["archs"]:
+            if arch not in ARCHS:
+                raise SpecError(f"grid[{i}].archs: {arch!r} is no architecture of tkd; choose one of {sorted(ARCHS)}")
         for key, section in (("archs", "archs"), ("methods", "methods")):
             for name in block[key]:
                 if name not in config[section]:

@@ -93,7 +93,7 @@ def evaluate(smk) -> None:
             chain[gen], fine = z["logits"], z["fine"]
             rows.append(dict(generation=gen, **logit_measures(z["logits"], z["fine"], z["coarse"], k=smk.params.k)))
         write_text(smk.output.eval, pd.DataFrame(rows).to_csv(index=False))
-        table = chain_ensembles(chain, fine, smk.params.last)
+        table = pd.DataFrame(chain_ensembles(chain, fine, smk.params.last))
         write_text(smk.output.ensembles, table.to_csv(index=False))
         print(pd.DataFrame(rows).to_string(index=False), "\n\n", table.to_string(index=False), flush=True)
 

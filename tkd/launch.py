@@ -16,20 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import SpecError
+from .errors import SpecError, TrainingInterrupted
 
 __all__ = ["stop_on_signals", "process_count", "launch", "init_method", "TrainingInterrupted"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 INIT_METHOD = "TKD_INIT_METHOD"  # how the ranks tkd starts find each other; torchrun's ranks use env://
-
-
-class TrainingInterrupted(RuntimeError):
-    """A signal stopped training after the resume state was saved."""
-
-    def __init__(self, signum: int):
-        self.signum = signum
-        super().__init__(f"stopped by {signal.Signals(signum).name}; resume state saved, run again to continue")
 
 
 @contextlib.contextmanager

@@ -6,7 +6,6 @@ Ranks follow the probabilities; ties go to the lower class index.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 __all__ = ["softmax", "topk_accuracy", "split_halves", "logit_measures", "ensemble_accuracy", "chain_ensembles"]
 
@@ -110,7 +109,7 @@ def ensemble_accuracy(logits: list[np.ndarray], fine: np.ndarray) -> dict:
 
 
 def chain_ensembles(logits_by_generation: dict[int, np.ndarray], fine: np.ndarray,
-                    last: list[int] | None = None) -> pd.DataFrame:
+                    last: list[int] | None = None) -> list[dict]:
     """Ensembles along one chain (dataset, arch, method, seed).
 
     ``first``: generations 0..m for every m (m = 0 is the patriarch alone).
@@ -127,4 +126,4 @@ def chain_ensembles(logits_by_generation: dict[int, np.ndarray], fine: np.ndarra
             members = gens[-k:]
             rows.append(dict(kind="last", size=k, generations=f"{members[0]}-{members[-1]}",
                              **ensemble_accuracy([logits_by_generation[g] for g in members], fine)))
-    return pd.DataFrame(rows)
+    return rows

@@ -1,8 +1,8 @@
 """The harness's architectures in timm's model registry.
 
 After ``import tkd.models``, ``timm.create_model("resnet56_cifar", num_classes=100)`` works
-for every architecture of :data:`tkd.archs.ARCHS` (ResNet-18 is timm's own). Each entrypoint
-is two lines, as timm's are; the architectures themselves are data in :mod:`tkd.archs`.
+for every architecture of :data:`tkd.archs.ARCHS` (ResNet-18 is timm's own). The entrypoints
+are made from that one list; the architectures themselves are data in :mod:`tkd.archs`.
 """
 from __future__ import annotations
 
@@ -21,41 +21,18 @@ def _create(name: str, pretrained: bool, **kwargs):
     return create(name, kwargs.pop("num_classes", 1000), **kwargs)
 
 
-@register_model
-def resnet8_cifar(pretrained: bool = False, **kwargs):
-    return _create("resnet8_cifar", pretrained, **kwargs)
+def _entrypoint(name: str):
+    """A timm entrypoint for ``name``, as timm's own are written: ``name(pretrained=False, **kwargs)``."""
+    def entrypoint(pretrained: bool = False, **kwargs):
+        return _create(name, pretrained, **kwargs)
+
+    entrypoint.__name__ = entrypoint.__qualname__ = name
+    entrypoint.__module__ = __name__  # timm files each model under its module
+    entrypoint.__doc__ = f"{name}: {ARCHS[name].note or ARCHS[name].family} (tkd.archs)"
+    return entrypoint
 
 
-@register_model
-def resnet8_tiny_cifar(pretrained: bool = False, **kwargs):
-    return _create("resnet8_tiny_cifar", pretrained, **kwargs)
-
-
-@register_model
-def resnet20_cifar(pretrained: bool = False, **kwargs):
-    return _create("resnet20_cifar", pretrained, **kwargs)
-
-
-@register_model
-def resnet32_cifar(pretrained: bool = False, **kwargs):
-    return _create("resnet32_cifar", pretrained, **kwargs)
-
-
-@register_model
-def resnet56_cifar(pretrained: bool = False, **kwargs):
-    return _create("resnet56_cifar", pretrained, **kwargs)
-
-
-@register_model
-def resnet110_cifar(pretrained: bool = False, **kwargs):
-    return _create("resnet110_cifar", pretrained, **kwargs)
-
-
-@register_model
-def densenet_bc_100_cifar(pretrained: bool = False, **kwargs):
-    return _create("densenet_bc_100_cifar", pretrained, **kwargs)
-
-
-@register_model
-def densenet_bc_190_cifar(pretrained: bool = False, **kwargs):
-    return _create("densenet_bc_190_cifar", pretrained, **kwargs)
+# every architecture of tkd.archs.ARCHS that timm does not already have (ResNet-18 is timm's own)
+for _name, _arch in ARCHS.items():
+    if _arch.family != "timm":
+        globals()[_name] = register_model(_entrypoint(_name))

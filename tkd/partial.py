@@ -20,12 +20,12 @@ from .paper_outputs import draw_cell_figures, write_tables
 
 def _evaluation(results: Path, run: dict, k: int, cache: dict) -> dict:
     """One run's measures: its chain's eval.csv row, or computed from its saved test logits."""
-    eval_csv = layout.chain_path(results, run, "eval.csv")
+    eval_csv = layout.chain_path(results, run, "eval")
     if eval_csv.is_file():
         table = cache.setdefault(str(eval_csv), read_csv(eval_csv, ("generation",)).set_index("generation"))
         if run["generation"] in table.index and int(table.loc[run["generation"], "k"]) == k:
             return table.loc[run["generation"]].to_dict()
-    z = read_npz(layout.run_path(results, run, "test_logits.npz"), ("logits", "fine", "coarse"), "test logits")
+    z = read_npz(layout.run_path(results, run, "logits"), ("logits", "fine", "coarse"), "test logits")
     return logit_measures(z["logits"], z["fine"], z["coarse"], k=k)
 
 
@@ -35,7 +35,7 @@ def finished(config: dict) -> tuple[list[dict], int]:
 
     results = Path(config["results"])
     runs = planned_runs(config)
-    return [r for r in runs if layout.run_path(results, r, "metrics.json").is_file()], len(runs)
+    return [r for r in runs if layout.run_path(results, r, "metrics").is_file()], len(runs)
 
 
 def collect(config: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[dict], int]:
@@ -43,23 +43,20 @@ def collect(config: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, lis
     results, k = Path(config["results"]), config["analysis"]["secondary_k"]
     done, total = finished(config)
     cache: dict = {}
-    records = [dict(r, metrics=layout.run_path(results, r, "metrics.json"), spec=layout.run_path(results, r, "spec.yaml"),
-                    provenance=layout.run_path(results, r, "provenance.json"),
-                    benchmark=results / layout.TRAIN_BENCHMARK.format(**r),
-                    evaluation=_evaluation(results, r, k, cache)) for r in done]
+    records = [dict(layout.run_record(results, r), evaluation=_evaluation(results, r, k, cache)) for r in done]
     runs = collect_runs(records)
     ensembles = []
     for chain in grid.chains(done):
         keys = dict(zip(("dataset", "arch", "method", "seed"), chain))
         gens = sorted(r["generation"] for r in done if all(r[key] == v for key, v in keys.items()))
-        logits = {g: read_npz(layout.run_path(results, {**keys, "generation": g}, "test_logits.npz"),
+        logits = {g: read_npz(layout.run_path(results, {**keys, "generation": g}, "logits"),
                               ("logits", "fine"), "test logits") for g in gens}
         fine = logits[gens[0]]["fine"]
         table = chain_ensembles({g: z["logits"] for g, z in logits.items()}, fine, config["analysis"]["ensemble_last"])
-        ensembles.append(table.assign(**keys))
+        ensembles.append(pd.DataFrame(table).assign(**keys))
     ensembles = pd.concat(ensembles, ignore_index=True) if ensembles else pd.DataFrame()
-    probes = [dict(dataset=d, arch=a, method=m, seed=s, path=layout.chain_path(results, dict(
-        dataset=d, arch=a, method=m, seed=s), "transfer.csv")) for d, a, m, s in grid.chains(done)]
+    chains = [dict(zip(("dataset", "arch", "method", "seed"), c)) for c in grid.chains(done)]
+    probes = [dict(c, path=layout.chain_path(results, c, "transfer")) for c in chains]
     transfer = collect_chains([p for p in probes if p["path"].is_file()], ["generation", "probe_top1", "feature_dim"])
     return runs, ensembles, transfer, done, total
 
@@ -88,10 +85,9 @@ def write(config: dict, out_dir: str | Path | None = None) -> tuple[Path, pd.Dat
     tables = dict(runs=runs, ensembles=ensembles, transfer=transfer)
     for dataset, arch in grid.cells(done):
         patriarchs = [r for r in done if (r["dataset"], r["arch"], r["generation"]) == (dataset, arch, 0)]
-        figs = out / "figures" / dataset / arch
-        names = ["accuracy", "tolerance", "secondary", "ensembles"] + (["transfer"] if len(transfer) else [])
-        outputs = {n + suffix: figs / f"{n}.{ext}" for n in names for suffix, ext in (("", "png"), ("_svg", "svg"))}
+        names = [n for n in layout.CELL_FIGURES if n != "transfer" or len(transfer)]
+        outputs = layout.figure_files(out / "figures" / dataset / arch, names)
         draw_cell_figures(dataset, arch, tables, paper["reported"],
-                          [layout.run_path(results, r, "test_logits.npz") for r in patriarchs], patriarchs,
+                          [layout.run_path(results, r, "logits") for r in patriarchs], patriarchs,
                           config["analysis"]["secondary_k"], outputs)
     return out, claims, partial

@@ -24,12 +24,20 @@ import yaml
 
 from .errors import SpecError
 
-__all__ = ["TrainSpec", "SpecError", "load_spec", "parse_set", "RESULT_FIELDS", "HOW_FIELDS", "switch"]
+__all__ = ["TrainSpec", "SpecError", "load_spec", "parse_set", "run_spec", "RESULT_FIELDS", "HOW_FIELDS",
+           "PATRIARCH_FIELDS", "STUDENT_FIELDS", "switch"]
 
 
 def _how(default: Any) -> Any:
     """A field that says how a job runs, not what it computes: outside the digest, no rerun."""
     return field(default=default, metadata={"how": True})
+
+
+def _only(role: str, default: Any = None, factory=None) -> Any:
+    """A field that only a patriarch (generation 0) or only a student (generation >= 1) has."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"role": role})
+    return field(default=default, metadata={"role": role})
 
 
 @dataclass
@@ -46,12 +54,12 @@ class TrainSpec:
     eval_resize: int = 256  # imagefolder: evaluation images are resized to this, then center-cropped
     # generation 0 is the patriarch; m >= 1 a student of generation m-1
     generation: int = 0
-    teacher: str | None = None  # the teacher's model.pt, for generation >= 1 (its bytes enter the digest)
-    loss: str = "ce"  # the patriarch's loss: a name of tkd.losses.PATRIARCH_LOSSES
-    loss_params: dict = field(default_factory=dict)  # its parameters (epsilon | beta | eta, k)
-    lam: float = 0.6  # students: weight of CE against KL to the teacher (Eq. 2)
-    temperature: float = 1.0
-    student_init: str = "random"  # random | teacher
+    teacher: str | None = _only("student")  # the teacher's model.pt (its bytes enter the digest)
+    loss: str = _only("patriarch", "ce")  # the patriarch's loss: a name of tkd.losses.PATRIARCH_LOSSES
+    loss_params: dict = _only("patriarch", factory=dict)  # its parameters (epsilon | beta | eta, k)
+    lam: float = _only("student", 0.6)  # weight of CE against KL to the teacher (Eq. 2)
+    temperature: float = _only("student", 1.0)
+    student_init: str = _only("student", "random")  # random | teacher
     # recipe (NOTES.md: standard CIFAR recipes, not confirmed for the paper)
     epochs: int = 164
     batch_size: int = 128
@@ -98,9 +106,20 @@ class TrainSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def role(self) -> str:
+        return "patriarch" if self.generation == 0 else "student"
+
+    def record(self) -> dict[str, Any]:
+        """The spec as its run directory records it: without the fields of the other role (a
+        student has no loss of its own: its lineage carries the patriarch's)."""
+        other = STUDENT_FIELDS if self.role == "patriarch" else PATRIARCH_FIELDS
+        return {k: v for k, v in self.to_dict().items() if k not in other}
+
     def digest(self) -> str:
-        """A hash of every field that shapes the result (:data:`RESULT_FIELDS`); the teacher by content."""
-        d = {k: v for k, v in self.to_dict().items() if k in RESULT_FIELDS}
+        """A hash of every field that shapes this run's result (:data:`RESULT_FIELDS` of its role);
+        the teacher by content."""
+        d = {k: v for k, v in self.record().items() if k in RESULT_FIELDS}
         if self.teacher:
             d["teacher"] = _file_sha256(self.teacher)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
@@ -172,6 +191,31 @@ class TrainSpec:
 
 HOW_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSpec) if f.metadata.get("how"))
 RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSpec) if not f.metadata.get("how"))
+PATRIARCH_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSpec) if f.metadata.get("role") == "patriarch")
+STUDENT_FIELDS = tuple(f.name for f in dataclasses.fields(TrainSpec) if f.metadata.get("role") == "student")
+
+
+def run_spec(config: dict, run: dict, data_path: str) -> dict[str, Any]:
+    """Every setting that shapes one run of the workflow's grid (the train rule's params, so a change
+    reruns exactly the runs it touches): the data, the architecture's recipe, the execution
+    settings that shape results, and the method's fields of the run's role — a patriarch's loss
+    and its parameters, or a student's lam, temperature and initialisation."""
+    ds, method = config["datasets"][run["dataset"]], config["methods"][run["method"]]
+    spec = dict(dataset=ds["kind"], data_path=data_path, arch=run["arch"], generation=int(run["generation"]),
+                seed=int(run["seed"]), **{k: v for k, v in config["execution"].items() if k in RESULT_FIELDS},
+                **config["recipes"][config["archs"][run["arch"]]["recipe"]])
+    if ds["kind"] == "cifar100":
+        spec["download"] = ds["download"]
+        if not ds["checksums"]:  # hand-made test files only (the data rule checks real ones)
+            spec["verify_checksums"] = False
+    if ds["kind"] == "imagefolder":
+        spec.update(image_size=ds["image_size"], eval_resize=ds["eval_resize"])
+    fields = {f.name for f in dataclasses.fields(TrainSpec)}
+    if spec["generation"] == 0:  # a patriarch learns from labels: its loss, and the loss's parameters
+        spec.update(loss=method["loss"], loss_params={k: v for k, v in method.items() if k not in fields})
+    else:  # a student learns from its teacher, the rule's input
+        spec.update({k: v for k, v in method.items() if k in STUDENT_FIELDS})
+    return spec
 
 _ON, _OFF = ("on", "true", "yes"), ("off", "false", "no")
 

@@ -43,7 +43,7 @@ def last_error(log: Path) -> str | None:
 def run_state(results: Path, run: dict) -> tuple[str, str]:
     """(state, detail) of one run of the grid."""
     run_dir = layout.run_path(results, run)
-    if (run_dir / "metrics.json").is_file():
+    if layout.run_path(results, run, "metrics").is_file():
         return "done", ""
     log = Path(results) / layout.TRAIN_LOG.format(**run)
     error = last_error(log) if log.is_file() else None
@@ -63,7 +63,7 @@ def _hours(results: Path, run: dict) -> float:
         import json
 
         try:
-            return json.loads((layout.run_path(results, run) / "metrics.json").read_text())["train_seconds"] / 3600
+            return json.loads(layout.run_path(results, run, "metrics").read_text())["train_seconds"] / 3600
         except (OSError, ValueError, KeyError):
             return math.nan
 

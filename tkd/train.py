@@ -37,8 +37,8 @@ import torch
 from . import files
 from .archs import create
 from .data import labels_of
-from .errors import SpecError
-from .launch import TrainingInterrupted, init_method, launch, process_count, report_rank, stop_on_signals
+from .errors import NonFiniteLoss, SpecError, TrainingInterrupted
+from .launch import init_method, launch, process_count, report_rank, stop_on_signals
 from .layout import RUN_FILES, resume_path
 from .runtime import (Ranks, compile_mode, evaluate_model, load_inputs, make_loaders, make_optimizer,
                       loss_terms, make_train_step, prepare_model, resolve_device)
@@ -51,10 +51,6 @@ HISTORY_FIELDS = ("epoch", "lr", "train_loss", "train_top1", "test_top1", "test_
 # With several ranks, a signal is acted on only when all ranks agree, which costs a collective:
 # every this many steps.
 AGREE_EVERY = 20
-
-
-class NonFiniteLoss(RuntimeError):
-    pass
 
 
 def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
@@ -336,18 +332,19 @@ def _write_run(run: _Run, metrics: dict) -> None:
 
     out_dir = run.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    files.torch_save({k: v.detach().cpu() for k, v in run.net.state_dict().items()}, out_dir / "model.pt")
+    path = {name: out_dir / file for name, file in RUN_FILES.items()}
+    files.torch_save({k: v.detach().cpu() for k, v in run.net.state_dict().items()}, path["model"])
     buf = io.StringIO()
     fields = HISTORY_FIELDS[:3] + tuple(f"loss_{name}" for name in run.terms) + HISTORY_FIELDS[3:]
     writer = csv.DictWriter(buf, fields, lineterminator="\n")
     writer.writeheader()
     writer.writerows(run.progress["history"])
-    files.write_text(out_dir / "history.csv", buf.getvalue())
+    files.write_text(path["history"], buf.getvalue())
     fine, coarse = labels_of(run.dataset.test)
-    with files.atomic_path(out_dir / "test_logits.npz") as tmp:
+    with files.atomic_path(path["logits"]) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, logits=run.logits.cpu().numpy().astype(np.float32), fine=fine, coarse=coarse)
-    files.write_text(out_dir / "spec.yaml", yaml.safe_dump(run.spec.to_dict(), sort_keys=False))
-    files.write_json(out_dir / "provenance.json",
+    files.write_text(path["spec"], yaml.safe_dump(run.spec.record(), sort_keys=False))
+    files.write_json(path["provenance"],
                      provenance.collect(run.device, seed=run.spec.seed, spec_digest=metrics["spec_digest"]))
-    files.write_json(out_dir / "metrics.json", metrics)  # last: its presence means the run is whole
+    files.write_json(path["metrics"], metrics)  # last: its presence means the run is whole

@@ -6,7 +6,7 @@ rule transfer:
     input:
         unpack(get_transfer_inputs),
     output:
-        f"{CHAIN}/transfer.csv",
+        f"{CHAIN}/{layout.CHAIN_FILES['transfer']}",
     params:
         generations=get_chain_generations,
         source=lambda w: get_data_source(w.dataset),

@@ -7,7 +7,7 @@ import os
 
 from tkd import grid, layout
 from tkd.config import check as check_config
-from tkd.spec import RESULT_FIELDS
+from tkd.spec import run_spec
 
 
 check_config(config)  # names that must refer to other sections; the schema checked the rest
@@ -81,26 +81,22 @@ def final_runs():
 # Paths of a set of runs (aggregation, the waves' judgements and the paper outputs)
 # ======================================================================================
 def run_files(name, runs):
-    """File ``name`` of every run's directory (e.g. metrics.json), in grid order."""
-    return [f"{RUN}/{name}".format(**r) for r in runs]
+    """File ``name`` (a key of tkd.layout.RUN_FILES) of every run's directory, in grid order."""
+    return [str(layout.run_path(RESULTS, r, name)) for r in runs]
+
+
+def chain_keys(chains):
+    return [dict(dataset=d, arch=a, method=m, seed=s) for d, a, m, s in chains]
 
 
 def chain_files(name, chains):
-    """File ``name`` of every chain's directory (e.g. eval.csv)."""
-    return [f"{CHAIN}/{name}".format(dataset=d, arch=a, method=m, seed=s) for d, a, m, s in chains]
-
-
-def run_records(runs):
-    """Every run's keys and the exact files aggregation reads (its benchmark may not exist)."""
-    return [dict(r, metrics=f"{RUN}/metrics.json".format(**r), spec=f"{RUN}/spec.yaml".format(**r),
-                 provenance=f"{RUN}/provenance.json".format(**r), eval=f"{CHAIN}/eval.csv".format(**r),
-                 benchmark=TRAIN_BENCHMARK.format(**r)) for r in runs]
+    """File ``name`` (a key of tkd.layout.CHAIN_FILES) of every chain's directory."""
+    return [str(layout.chain_path(RESULTS, c, name)) for c in chain_keys(chains)]
 
 
 def chain_records(name, chains):
     """Every chain's keys and the path of its file ``name``."""
-    return [dict(dataset=d, arch=a, method=m, seed=s, path=path)
-            for (d, a, m, s), path in zip(chains, chain_files(name, chains))]
+    return [dict(c, path=path) for c, path in zip(chain_keys(chains), chain_files(name, chains))]
 
 
 def transfer_chains(runs):
@@ -111,23 +107,21 @@ def get_tables_inputs(runs):
     """What a table of ``runs`` reads: every run's metrics.json (each train job writes its whole run
     directory), every chain's eval.csv and ensembles.csv, and its transfer.csv where probed."""
     chains = grid.chains(runs)
-    return {"metrics": run_files("metrics.json", runs), "evals": chain_files("eval.csv", chains),
-            "ensembles": chain_files("ensembles.csv", chains),
-            "transfer": chain_files("transfer.csv", transfer_chains(runs))}
+    return {"metrics": run_files("metrics", runs), "evals": chain_files("eval", chains),
+            "ensembles": chain_files("ensembles", chains), "transfer": chain_files("transfer", transfer_chains(runs))}
 
 
 def get_tables_params(runs):
     """The exact files a table of ``runs`` is built from."""
     chains = grid.chains(runs)
-    return {"runs": run_records(runs), "ensembles": chain_records("ensembles.csv", chains),
-            "transfer": chain_records("transfer.csv", transfer_chains(runs))}
+    return {"runs": [layout.run_record(RESULTS, r) for r in runs], "ensembles": chain_records("ensembles", chains),
+            "transfer": chain_records("transfer", transfer_chains(runs))}
 
 
 def get_paper_outputs():
     """The paper tables and figures of every cell (the `report` target)."""
-    names = ("accuracy", "tolerance", "secondary", "ensembles") + (("transfer",) if TRANSFER else ())
-    figures = [f"{FIGURES}/{name}.{ext}".format(dataset=d, arch=a)
-               for d, a in CELLS for name in names for ext in ("png", "svg")]
+    names = [name for name in layout.CELL_FIGURES if name != "transfer" or TRANSFER]
+    figures = [path for d, a in CELLS for path in layout.figure_files(FIGURES.format(dataset=d, arch=a), names).values()]
     tables = [f"{SUMMARY}/paper/{name}" for name in ("tables.md", "tables.tex", "tables.html", "claims.csv")]
     return tables + figures + [f"{SUMMARY}/paper/compute.png", f"{SUMMARY}/paper/compute.svg"]
 
@@ -156,12 +150,12 @@ def get_chain_generations(w):
 
 def get_chain_logits(w):
     """Test logits of every generation of one chain, in order."""
-    return [f"{RUN}/test_logits.npz".format(**{**w, "generation": g}) for g in get_chain_generations(w)]
+    return [str(layout.run_path(RESULTS, {**w, "generation": g}, "logits")) for g in get_chain_generations(w)]
 
 
 def get_chain_models(w):
     """model.pt of every generation of one chain, in order."""
-    return [f"{RUN}/model.pt".format(**{**w, "generation": g}) for g in get_chain_generations(w)]
+    return [str(layout.run_path(RESULTS, {**w, "generation": g}, "model")) for g in get_chain_generations(w)]
 
 
 def get_patriarch_keys(w):
@@ -171,7 +165,7 @@ def get_patriarch_keys(w):
 
 def get_patriarch_logits(w):
     """Their test logits, in the same order."""
-    return run_files("test_logits.npz", get_patriarch_keys(w))
+    return run_files("logits", get_patriarch_keys(w))
 
 
 def get_train_inputs(w):
@@ -179,7 +173,7 @@ def get_train_inputs(w):
     inputs = {"data": get_data_file(w.dataset)}
     gen = int(w.generation)
     if gen > 0:
-        inputs["teacher"] = f"{RUN}/model.pt".format(**{**w, "generation": gen - 1})
+        inputs["teacher"] = str(layout.run_path(RESULTS, {**w, "generation": gen - 1}, "model"))
     return inputs
 
 
@@ -196,31 +190,9 @@ def get_arch_resources(w):
 
 
 def get_train_spec(w):
-    """Every setting that shapes the run's result (tkd.spec.RESULT_FIELDS); a change reruns exactly
-    the runs it touches. How a job runs (device, threads, ...) is not here: see tkd.jobs.train."""
-    ds = config["datasets"][w.dataset]
-    method = config["methods"][w.method]
-    spec = dict(
-        dataset=ds["kind"],
-        data_path=get_data_source(w.dataset)["path"],
-        arch=w.arch,
-        generation=int(w.generation),
-        seed=int(w.seed),
-        **{k: v for k, v in config["execution"].items() if k in RESULT_FIELDS},
-        **config["recipes"][config["archs"][w.arch]["recipe"]],
-    )
-    if ds["kind"] == "cifar100":
-        spec["download"] = ds["download"]
-        if not ds["checksums"]:  # hand-made test files only (the data rule checks real ones)
-            spec["verify_checksums"] = False
-    if ds["kind"] == "imagefolder":
-        spec.update(image_size=ds["image_size"], eval_resize=ds["eval_resize"])
-    students = {k: v for k, v in method.items() if k in RESULT_FIELDS and k != "loss"}  # lam, temperature, student_init
-    if int(w.generation) == 0:  # a patriarch learns from labels only: its loss and the loss's parameters
-        spec.update(loss=method["loss"], loss_params={k: v for k, v in method.items() if k != "loss" and k not in students})
-    else:  # a student learns from its teacher (its lineage already carries the loss)
-        spec.update(students)
-    return spec
+    """Every setting that shapes the run's result (tkd.spec.run_spec); a change reruns exactly the
+    runs it touches. How a job runs (device, threads, ...) is not here: see tkd.jobs.train."""
+    return run_spec(config, dict(w), get_data_source(w.dataset)["path"])
 
 
 def print_summary():

@@ -12,8 +12,8 @@ rule evaluate:
     input:
         get_chain_logits,
     output:
-        eval=f"{CHAIN}/eval.csv",
-        ensembles=f"{CHAIN}/ensembles.csv",
+        eval=f"{CHAIN}/{layout.CHAIN_FILES['eval']}",
+        ensembles=f"{CHAIN}/{layout.CHAIN_FILES['ensembles']}",
     params:
         generations=get_chain_generations,
         k=config["analysis"]["secondary_k"],

@@ -10,12 +10,7 @@ rule train:
     input:
         unpack(get_train_inputs),
     output:
-        model=f"{RUN}/model.pt",
-        metrics=f"{RUN}/metrics.json",
-        history=f"{RUN}/history.csv",
-        logits=f"{RUN}/test_logits.npz",
-        provenance=f"{RUN}/provenance.json",
-        spec=f"{RUN}/spec.yaml",
+        **{name: f"{RUN}/{file}" for name, file in layout.RUN_FILES.items()},
     params:
         spec=get_train_spec,
         out_dir=RUN,

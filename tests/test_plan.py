@@ -1,0 +1,52 @@
+"""`tkd plan`: seeds and GPU-hours per claim row, from a prior or from finished runs, and the
+GPU-hours of the fixed and the sequential designs."""
+import math
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from helpers import REPO, paper_config, tkd
+from tkd import simulate
+from tkd.plan import hours_per_run, plan
+
+SMALL = {"grid": [{"dataset": "cifar100", "archs": ["resnet56_cifar"], "methods": ["ce", "tsd-0.6"],
+                   "seeds": [0, 1, 2], "generations": 2}]}
+
+
+def small_config():
+    config = paper_config()
+    config.update(SMALL)
+    return config
+
+
+def test_plan_cli_prints_rows_and_designs_and_writes_csv(tmp_path):
+    site = tmp_path / "small.yaml"
+    site.write_text(yaml.safe_dump(dict(SMALL, results=str(tmp_path / "results"))))
+    out = tkd("plan", "--configfile", str(site), "--simulations", "2", "--budget", "100", "-o",
+              str(tmp_path / "plan.csv"))
+    assert out.returncode == 0, out.stderr
+    assert "GPU-hours of each design" in out.stdout and "sequential, expected" in out.stdout
+    assert "A budget of 100 GPU-hours can expect to decide" in out.stdout
+    rows = pd.read_csv(tmp_path / "plan.csv")
+    assert {"claim", "seeds", "gpu_h", "gpu_h_source", "within_budget"} <= set(rows.columns)
+    assert set(rows.claim) >= {"C1", "C2", "C3"} and (rows.gpu_h_source == "config runtime (estimate)").all()
+    designs = pd.read_csv(tmp_path / "plan_designs.csv")
+    worst = designs[designs.design == "sequential, worst case"].gpu_h.iloc[0]
+    assert (designs[designs.design == "sequential, expected"].gpu_h <= worst + 1e-9).all()
+    # 1 arch x 2 methods x 10 seeds x 3 generations x 2 h (ResNet-56's runtime) = 120 GPU-hours at the most seeds
+    assert worst == 120.0 and designs.gpu_h.iloc[0] == 36.0, designs
+
+
+def test_finished_runs_replace_the_prior_and_the_estimate_of_a_run():
+    config = small_config()
+    runs = simulate.grid_runs(config, simulate.flat(72.0), rng=np.random.default_rng(0))
+    runs["wall_seconds"] = 1800.0
+    hours = hours_per_run(config, runs)
+    assert hours["resnet56_cifar"] == (0.5, "benchmarks (18)")
+    rows, designs = plan(config, simulations=2, finished=runs)
+    tested = rows[rows.claim != "C8"]  # the linear probe's row has no runs here (no transfer.csv)
+    assert tested.source.str.startswith("your runs (n=3)").all() and len(tested) == 5
+    no_effect = rows[rows.claim == "C2"].iloc[0]
+    assert math.isinf(no_effect.seeds) or no_effect.seeds > 10, "no effect: no practical number of seeds decides"
+    assert designs.gpu_h.iloc[0] == 18 * 0.5

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers import write_fake_cifar100
+from helpers import FAKE_SUPERCLASS, write_fake_cifar100
 from tkd import data
 from tkd.errors import SpecError
 
@@ -40,7 +40,10 @@ def test_fake_cifar100_through_torchvision(fake_cifar):
     assert d.train.images.shape == (200, 32, 32, 3) and d.test.images.shape == (100, 32, 32, 3)
     assert d.train.fine.min() == 0 and d.train.fine.max() == 99
     assert d.train.coarse.min() == 0 and d.train.coarse.max() == 19
-    np.testing.assert_array_equal(d.train.coarse, d.train.fine // 5)
+    # the coarse labels are the file's: this fake's superclasses follow no rule of the fine labels
+    np.testing.assert_array_equal(d.train.coarse, FAKE_SUPERCLASS[d.train.fine])
+    np.testing.assert_array_equal(d.test.coarse, FAKE_SUPERCLASS[d.test.fine])
+    assert (d.train.coarse != d.train.fine // 5).any()
 
 
 def test_fake_cifar100_fails_torchvision_checksum_when_verifying(fake_cifar):
@@ -49,7 +52,7 @@ def test_fake_cifar100_fails_torchvision_checksum_when_verifying(fake_cifar):
 
 
 def test_cifar100_absent_without_download(tmp_path):
-    with pytest.raises(FileNotFoundError, match="downloads are disabled"):
+    with pytest.raises(FileNotFoundError, match="expected cifar-100-python/, and downloads are off"):
         data.load("cifar100", str(tmp_path), download=False)
 
 

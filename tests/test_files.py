@@ -132,6 +132,30 @@ def test_atomic_write_leaves_the_old_file_when_interrupted(tmp_path):
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
+@pytest.mark.parametrize("write", [
+    lambda path: files.write_text(path, "new text " * 1000),
+    lambda path: files.write_json(path, {"new": list(range(1000))}),
+])
+def test_text_and_json_writes_interrupted_mid_way_leave_the_old_file(tmp_path, monkeypatch, write):
+    """The text and JSON the workflow writes (metrics.json, tables, wave decisions): a write killed
+    half-way leaves the old file whole, never half a new one."""
+    from pathlib import Path
+
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+
+    def torn(self, text, *args, **kwargs):  # the process dies after writing half
+        with open(self, "w") as f:
+            f.write(text[: len(text) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", torn)
+    with pytest.raises(KeyboardInterrupt):
+        write(target)
+    monkeypatch.undo()
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
 def test_saved_weights_are_the_same_bytes_every_time(tmp_path):
     """Two saves of the same tensors are byte-identical (so a run's model.pt can be checksummed)."""
     import torch

@@ -1,4 +1,4 @@
-"""The losses against independent numpy formulas of NOTES.md's equations."""
+"""The losses against independent numpy formulas of the equations in docs/paper.md."""
 import numpy as np
 import pytest
 import torch

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -178,3 +179,44 @@ def test_seeds_in_waves_through_the_slurm_profile_and_after_a_crash(tmp_path):
     assert out.returncode == 0, log[-4000:]
     assert len(submissions(log)["train"]) == 1, "only the lost run is trained again"
     assert (lost / "metrics.json").is_file() and (results / "summary" / "paper" / "claims.csv").is_file()
+
+
+def test_status_tells_a_live_slurm_run_from_an_interrupted_and_a_deleted_one(tmp_path):
+    """tkd status on a real cluster: a training job running under SLURM is running (its SLURM job is
+    alive), the same after Snakemake was stopped and SLURM cancelled it is interrupted (its resume
+    state is there), and once its directory is deleted it is pending again, its log kept."""
+    from helpers import tkd
+
+    results = tmp_path / "results"
+    override = tmp_path / "long.yaml"
+    override.write_text(FAKE_GPU.format(recipe="long") + """
+recipes:
+  long: {epochs: 12, batch_size: 64, lr: 0.05}
+grid:
+  - {dataset: synthetic, archs: [resnet8_tiny_cifar], methods: [ce], seeds: [0], generations: 0}
+""")
+    configs = ["--configfile", "workflow/demo.yaml", str(override)]
+    cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "-j", "4", *configs, "--config",
+           f"results={results}", "--until", "train", "--retries", "0", *LOCAL]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    train_log = results / "logs/train/synthetic/resnet8_tiny_cifar/ce/seed0/gen0.log"
+    deadline = time.time() + 300
+    while time.time() < deadline and "epoch 2/12" not in (train_log.read_text() if train_log.exists() else ""):
+        time.sleep(0.5)
+
+    def status():
+        out = tkd("status", *configs, "--results", str(results))
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    live = status()
+    assert "1 running" in live, live
+    proc.send_signal(signal.SIGINT)  # Snakemake cancels its SLURM jobs
+    proc.communicate(timeout=300)
+    while time.time() < deadline and subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip():
+        time.sleep(1)
+    stopped = status()
+    assert "0 running" in stopped and "1 interrupted" in stopped and "resume" in stopped, stopped
+    shutil.rmtree(results / "synthetic/resnet8_tiny_cifar/ce/seed0/gen0")
+    assert train_log.is_file()
+    assert "1 pending" in status() and "0 interrupted" in status()

@@ -71,7 +71,8 @@ def test_every_field_that_shapes_the_result_changes_the_digest(tmp_path):
 
 def test_how_a_job_runs_leaves_the_digest_alone(tmp_path):
     base = spec(tmp_path)
-    assert set(HOW_FIELDS) == {"out_dir", "device", "compile", "checkpoint_every", "threads", "processes", "workers"}
+    assert set(HOW_FIELDS) == {"out_dir", "device", "compile", "checkpoint_every", "threads", "processes", "workers",
+                               "tensorboard"}
     for name in HOW_FIELDS:
         value = {"device": "cpu", "compile": "off", "out_dir": "elsewhere", "workers": 3}.get(name)
         changed = dataclasses.replace(base, **{name: value if value is not None else _other(getattr(base, name))})
@@ -112,3 +113,20 @@ def test_bad_spec_files_are_one_error_naming_the_file(tmp_path, text, match):
 def test_set_needs_key_equals_value():
     with pytest.raises(SpecError, match="expected key=value"):
         parse_set(["lr"])
+
+
+@pytest.mark.parametrize("checksums", [True, False])
+def test_the_train_rule_verifies_checksums_exactly_when_the_config_says(checksums):
+    """What the train rule hands each job (tkd.spec.run_spec): the config's checksums setting, the
+    recipe of the architecture and the fields of the run's role."""
+    from helpers import paper_config
+    from tkd.spec import run_spec
+
+    config = paper_config()
+    config["datasets"]["cifar100"]["checksums"] = checksums
+    keys = dict(dataset="cifar100", arch="resnet56_cifar", method="tsd-0.6", seed=1)
+    patriarch = TrainSpec.from_dict(dict(run_spec(config, dict(keys, generation=0), "data/cifar100"), out_dir="x"))
+    assert patriarch.verify_checksums is checksums
+    assert (patriarch.loss, patriarch.loss_params, patriarch.epochs) == ("tsd", {"eta": 0.6, "k": 5}, 164)
+    student = run_spec(config, dict(keys, generation=2), "data/cifar100")
+    assert "loss" not in student and student["lam"] == 0.6 and student.get("verify_checksums", True) is checksums

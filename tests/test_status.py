@@ -10,14 +10,19 @@ import yaml
 from helpers import REPO, tkd
 from tkd import layout
 from tkd.config import load
-from tkd.status import last_error, status
+from tkd import runstate
+from tkd.status import status
 
 DEMO = [str(REPO / "config.yaml"), str(REPO / "workflow" / "demo.yaml")]
 
 
-def fake_results(tmp_path, done, failed=(), running=(), gpu=1):
+LIVE = []
+
+
+def fake_results(tmp_path, done, failed=(), running=(), interrupted=(), gpu=1):
     """A results folder of the demo grid in which the runs of ``done`` have finished (a benchmark
-    file of 3600 s each), ``failed`` logged an error and ``running`` hold a resume state."""
+    file of 3600 s each), ``failed`` recorded an error, ``running`` are marked running by this very
+    (live) process, and ``interrupted`` hold a resume state and no live process."""
     results = tmp_path / "results"
     override = tmp_path / "site.yaml"
     override.write_text(yaml.safe_dump({"results": str(results), "archs": {"resnet8_tiny_cifar": {
@@ -30,11 +35,15 @@ def fake_results(tmp_path, done, failed=(), running=(), gpu=1):
         bench = results / layout.TRAIN_BENCHMARK.format(**run)
         bench.parent.mkdir(parents=True, exist_ok=True)
         bench.write_text("s\th:m:s\tmax_rss\n3600.0\t1:00:00\t100\n")
-    for run, text in failed:
-        log = results / layout.TRAIN_LOG.format(**run)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(text)
+    for run, error in failed:
+        layout.run_path(results, run).mkdir(parents=True)
+        runstate.failed(layout.run_path(results, run), error)
     for run in running:
+        layout.run_path(results, run).mkdir(parents=True)
+        context = runstate.running(layout.run_path(results, run))
+        context.__enter__()  # this process is the run: alive while the test runs
+        LIVE.append(context)  # kept, or its clean-up would run when it is collected
+    for run in interrupted:
         state = layout.resume_path(layout.run_path(results, run))
         state.parent.mkdir(parents=True)
         state.write_bytes(b"state")
@@ -45,41 +54,59 @@ def run(method, seed, gen):
     return dict(dataset="synthetic", arch="resnet8_tiny_cifar", method=method, seed=seed, generation=gen)
 
 
-TRACEBACK = ("training resnet8_tiny_cifar on synthetic, generation 0 (patriarch, ce), 5 epochs, device cpu, eager\n"
-             "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
-             "RuntimeError: CUDA out of memory\n")
-
-
 def test_status_counts_states_hours_and_what_is_left(tmp_path):
+    from tkd.errors import SpecError
+
     config, _ = fake_results(
         tmp_path, done=[run("ce", 0, 0), run("ce", 0, 1), run("ce", 1, 0)],
-        failed=[(run("cp", 0, 0), TRACEBACK),
-                (run("ls", 0, 0), "tkd: error: data set 'synthetic' is not there\n"),
-                (run("tsd", 0, 0), TRACEBACK + "training resnet8_tiny_cifar again\nepoch 1/5 ...\n")],
-        running=[run("ce", 1, 1)])
+        failed=[(run("cp", 0, 0), RuntimeError("CUDA out of memory")),
+                (run("ls", 0, 0), SpecError("data set 'synthetic' is not there"))],
+        running=[run("ce", 1, 1)], interrupted=[run("tsd", 0, 0)])
     table, failed = status(config)
     ce = table.set_index("method").loc["ce"]
     assert (ce.done, ce.running, ce.failed, ce.pending, ce.total) == (3, 1, 0, 2, 6)
     assert ce.gpu_hours == pytest.approx(3.0)
     per_run = 1.0  # GPU-hours of each finished resnet8_tiny_cifar run
     assert ce.left_estimate == pytest.approx(3 * per_run)
-    assert {f["method"]: f["error"] for f in failed} == {"cp": "RuntimeError: CUDA out of memory",
-                                                         "ls": "tkd: error: data set 'synthetic' is not there"}
-    tsd = table.set_index("method").loc["tsd"]
-    assert tsd.running == 1, "a retry that started after the error is running, not failed"
+    assert {f["method"]: f["error"] for f in failed if f["state"] == "failed"} == {
+        "cp": "RuntimeError: CUDA out of memory", "ls": "SpecError: data set 'synthetic' is not there"}
+    assert table.set_index("method").loc["tsd"].interrupted == 1
 
 
-def test_a_signal_is_not_a_failure(tmp_path):
-    log = tmp_path / "gen0.log"
-    log.write_text("training x\nsignal SIGTERM at epoch 2, step 5: resume state saved\nTraceback (most recent call "
-                   "last):\n  File ...\ntkd.launch.TrainingInterrupted: stopped by SIGTERM; resume state saved\n")
-    assert last_error(log) is None
+def test_a_killed_run_is_interrupted_and_a_deleted_one_pending(tmp_path, synthetic_npz):
+    """A training process killed outright leaves its heartbeat behind: its pid is gone, so the run
+    is interrupted, not running; a run whose directory was deleted (its log kept) is pending."""
+    import signal
+    import subprocess
+    import sys
+
+    import yaml
+
+    from helpers import REPO, tiny_spec
+    from tkd.runstate import state_of
+
+    out = tmp_path / "gen0"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(tiny_spec(synthetic_npz, out, epochs=50, threads=1)))
+    proc = subprocess.Popen([sys.executable, "-m", "tkd", "train", str(spec)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        if line.startswith("epoch 2/50"):  # the state of epoch 1 is saved
+            break
+    assert state_of(out)[0] == "running"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    state, detail = state_of(out)
+    assert state == "interrupted" and "is gone" in detail and "resume state saved" in detail, detail
+    shutil.rmtree(out)
+    assert state_of(out) == ("pending", "")
 
 
 def test_status_cli_on_a_fresh_folder_and_fast_on_the_full_grid(tmp_path):
-    out = tkd("status", "--configfile", *DEMO, "--results", str(tmp_path / "none"))
+    out = tkd("status", "--configfile", "workflow/demo.yaml", "--results", str(tmp_path / "none"))  # as snakemake
     assert out.returncode == 0, out.stderr
-    assert "0 done, 0 running, 0 failed, 24 pending, of 24" in out.stdout and "unknown" in out.stdout
+    assert "0 done, 0 running, 0 queued, 0 interrupted, 0 failed, 24 pending, of 24" in out.stdout
+    assert "unknown" in out.stdout
     config = load([str(REPO / "config.yaml")])
     config["results"] = str(tmp_path / "paper")
     t0 = time.perf_counter()
@@ -116,3 +143,30 @@ def test_tables_of_a_partly_finished_grid(demo, tmp_path):
     assert "C3" in set(claims.claim)
     assert (partial / "figures" / "synthetic" / "resnet8_tiny_cifar" / "accuracy.png").stat().st_size > 1000
     assert not (results / "summary" / "runs.csv").exists(), "nothing of the complete-grid path is written"
+
+
+def test_a_job_that_slurm_holds_is_queued_or_running(tmp_path):
+    """The SLURM executor plugin comments each job with its rule and wildcards: a run with nothing
+    on disk yet, whose job squeue lists, is queued (pending there) or running."""
+    from tkd.status import run_state, slurm_comment
+
+    r = run("ce", 0, 0)
+    assert slurm_comment(r) == "rule_train_wildcards_synthetic_resnet8_tiny_cifar_ce_0_0"
+    assert run_state(tmp_path, r, {}, {slurm_comment(r): ("17", "PENDING")}) == ("queued", "SLURM job 17 (PENDING)")
+    assert run_state(tmp_path, r, {}, {slurm_comment(r): ("17", "RUNNING")})[0] == "running"
+    assert run_state(tmp_path, r, {}, {}) == ("pending", "")
+
+
+def test_a_run_killed_between_its_files_is_not_finished(tmp_path):
+    """A run counts for the partial tables once metrics.json, written last, is there: a run killed
+    after its model and logits but before its metrics is not finished."""
+    from tkd.partial import finished
+
+    config, _ = fake_results(tmp_path, done=[run("ce", 0, 0)])
+    half = layout.run_path(config["results"], run("ce", 1, 0))
+    half.mkdir(parents=True)
+    for name, file in layout.RUN_FILES.items():
+        if name != "metrics":
+            (half / file).write_bytes(b"written")
+    done, total = finished(config)
+    assert done == [run("ce", 0, 0)] and total == 24

@@ -10,9 +10,8 @@ import yaml
 
 from helpers import history, run_cli, tiny_spec, tkd, write_fake_cifar100
 from tkd.archs import create
-from tkd.errors import SpecError
+from tkd.errors import NonFiniteLoss, SpecError
 from tkd.layout import RUN_FILES, resume_path
-from tkd.errors import NonFiniteLoss
 from tkd.train import train
 
 
@@ -64,6 +63,21 @@ def test_student_generation_taught_by_patriarch(patriarch, synthetic_npz, tmp_pa
 
 def _weights(path):
     return torch.load(path, weights_only=True)
+
+
+def test_a_lambda_sweep_changes_the_student(patriarch, synthetic_npz, tmp_path):
+    """lam weighs the label against the teacher (Eq. 2): at 1 the teacher's KL term vanishes, at 0
+    the label's; the students of the two end up different (same init, data and teacher)."""
+    teacher_dir, _ = patriarch
+    runs = {}
+    for lam in (0.0, 1.0):
+        train(tiny_spec(synthetic_npz, tmp_path / str(lam), generation=1, teacher=str(teacher_dir / "model.pt"),
+                        lam=lam, epochs=1))
+        runs[lam] = history(tmp_path / str(lam))[0]
+    assert float(runs[1.0]["loss_kl"]) == 0.0 < float(runs[1.0]["loss_ce"])
+    assert float(runs[0.0]["loss_ce"]) == 0.0 < float(runs[0.0]["loss_kl"])
+    a, b = _weights(tmp_path / "0.0" / "model.pt"), _weights(tmp_path / "1.0" / "model.pt")
+    assert not torch.equal(a["conv1.weight"], b["conv1.weight"])
 
 
 @pytest.mark.parametrize("init", ["random", "teacher"])
@@ -173,6 +187,51 @@ def test_kill_and_resume_is_bit_identical(synthetic_npz, tmp_path):
     assert history(tmp_path / "a") == history(tmp_path / "b"), "the interrupted epoch's statistics continue exactly"
 
 
+def scalars(run_dir, tag):
+    """(step, value) of one TensorBoard tag of a run, as TensorBoard reads its event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def test_curves_are_live_and_a_resumed_run_continues_them_without_duplicates(synthetic_npz, tmp_path):
+    """execution.tensorboard: the loss terms, accuracies and learning rate of every epoch, written
+    as the epoch ends; a run interrupted and resumed logs each epoch once (the interrupted
+    attempt's later events are purged)."""
+    spec = tiny_spec(synthetic_npz, tmp_path / "run", epochs=3, checkpoint_every=1, tensorboard=True,
+                     loss="tsd", loss_params={"eta": 0.6, "k": 5})
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    proc = run_cli(tmp_path / "s.yaml")
+    for line in proc.stdout:
+        if line.startswith("epoch 2/3"):
+            assert [s for s, _ in scalars(tmp_path / "run", "train/loss")] == [1, 2], "written as each epoch ends"
+            proc.send_signal(signal.SIGTERM)  # lands during epoch 3
+            break
+    proc.stdout.read()
+    assert proc.wait() == 128 + signal.SIGTERM
+    resumed = run_cli(tmp_path / "s.yaml")
+    out = resumed.stdout.read()
+    assert resumed.wait() == 0 and "resuming" in out, out
+    rows = history(tmp_path / "run")
+    for tag, column in (("train/loss", "train_loss"), ("loss/tsd", "loss_tsd"), ("train/top1", "train_top1"),
+                        ("test/top1", "test_top1"), ("lr", "lr")):
+        logged = scalars(tmp_path / "run", tag)
+        assert [s for s, _ in logged] == [1, 2, 3], (tag, logged)
+        assert [v for _, v in logged] == pytest.approx([float(r[column]) for r in rows], rel=1e-5), tag
+
+
+def test_tensorboard_without_the_package_is_one_clear_error(synthetic_npz, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(SpecError, match=r"pip install 'tkd\[tensorboard\]'"):
+        train(tiny_spec(synthetic_npz, tmp_path / "run", tensorboard=True))
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
 def test_resume_state_of_another_spec_is_ignored(synthetic_npz, tmp_path, capsys):
     resume_path(tmp_path).parent.mkdir(parents=True)
     torch.save({"digest": "not-this-spec"}, resume_path(tmp_path))
@@ -230,7 +289,7 @@ def test_a_teacher_of_another_arch_or_class_count(synthetic_npz, tmp_path, arch,
 
 
 def test_cifar100_absent_with_downloads_disabled(tmp_path):
-    with pytest.raises(SpecError, match="downloads are disabled"):
+    with pytest.raises(SpecError, match="downloads are off"):
         train(tiny_spec(tmp_path, tmp_path / "run", dataset="cifar100"))
 
 

@@ -155,8 +155,8 @@ def _cifar_split(kind: str, root: str, split: str, download: bool, verify: bool)
     cls = _cifar_class(kind)
     folder = os.path.join(root, cls.base_folder)
     if not download and not os.path.isdir(folder):
-        raise FileNotFoundError(f"{name} not found under {root!r} (expected {cls.base_folder}/) and downloads are "
-                                "disabled; set the data set's download: true, or put the data there")
+        raise FileNotFoundError(f"{name} not found under {root!r} (expected {cls.base_folder}/, and downloads are "
+                                "off)")
     try:
         return cls(root, train=split == "train", download=download, verify=verify)
     except RuntimeError as err:  # torchvision: "Dataset not found or corrupted" (a file fails its MD5)
@@ -245,7 +245,7 @@ def check_source(name: str, kind: str, path: str, download: bool = False, checks
     try:
         data = load(kind, path, download=download, verify=checksums)
     except FileNotFoundError as err:
-        raise SpecError(f"data set {name!r} is not there: {err}. Fill that folder, or set {keys}") from None
+        raise SpecError(f"data set {name!r} is not there: {err}. Put it there, or set {keys}") from None
     except SpecError as err:
         raise SpecError(f"data set {name!r}: {err}. Replace the files, or set {keys}") from None
     manifest = dict(dataset=name, kind=kind, path=os.path.abspath(path), classes=data.num_classes,

@@ -26,17 +26,39 @@ def save(fig, paths: list[str | Path]) -> None:
             fig.savefig(tmp, format=suffix[1:], dpi=150, bbox_inches="tight")
 
 
+def _t95(values) -> tuple[float, float]:
+    """The 95 % t-interval of the mean (tkd.stats), the interval a row alone is judged by."""
+    from .stats import t_interval
+
+    lo, hi = t_interval(values)
+    mean = float(pd.Series(values).mean())
+    return (mean, mean) if pd.isna(lo) else (lo, hi)
+
+
 def accuracy_vs_generation(runs: pd.DataFrame, reported: pd.DataFrame, paths) -> None:
-    """Test top-1 per generation, one line per method (mean, band = ±1 std over seeds);
+    """Test top-1 per generation, one line per method: every seed a point, the mean with its 95 %
+    t-interval (the interval a row alone is judged by; drawn up to 100 %), the methods side by side;
     reported values as crosses (a generation) or dashed lines ("best")."""
     plt, sns = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
-    sns.lineplot(data=runs, x="generation", y="test_top1", hue="method", errorbar="sd", marker="o", ax=ax)
+    methods = sorted(runs.method.unique())
+    colors = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
+    width = min(0.5, 0.8 / max(1, runs.generation.nunique() - 1 or 1))
+    for i, method in enumerate(methods):
+        part = runs[runs.method == method]
+        shift = (i - (len(methods) - 1) / 2) * width / max(1, len(methods))
+        stats = part.groupby("generation").test_top1.agg(list)
+        x = stats.index.to_numpy(float) + shift
+        means = [sum(v) / len(v) for v in stats]
+        bounds = [_t95(v) for v in stats]
+        ax.errorbar(x, means, yerr=[[m - lo for m, (lo, _) in zip(means, bounds)],
+                                    [hi - m for m, (_, hi) in zip(means, bounds)]],
+                    color=colors[method], marker="o", capsize=3, label=method)
+        ax.scatter(part.generation + shift, part.test_top1, color=colors[method], s=10, alpha=0.5, zorder=3)
     from .paper import reported_accuracy
 
-    palette = dict(zip(sorted(runs.method.unique()), sns.color_palette(n_colors=runs.method.nunique())))
-    for method in sorted(runs.method.unique()):
-        (dataset, arch), color = runs[["dataset", "arch"]].iloc[0], palette.get(method)
+    for method in methods:
+        (dataset, arch), color = runs[["dataset", "arch"]].iloc[0], colors[method]
         for g in sorted(runs.generation.unique()):
             value = reported_accuracy(reported, dataset, arch, method, str(g))
             if value is not None:
@@ -45,8 +67,10 @@ def accuracy_vs_generation(runs: pd.DataFrame, reported: pd.DataFrame, paths) ->
         if best is not None:
             ax.axhline(best, ls="--", color=color, lw=1)
     ax.set(xlabel="generation (0 = patriarch)", ylabel="test top-1 accuracy (%)",
-           title=f"{runs.dataset.iloc[0]} / {runs.arch.iloc[0]}")
+           title=f"{runs.dataset.iloc[0]} / {runs.arch.iloc[0]}: seeds, mean and 95 % interval")
     ax.set_xticks(sorted(runs.generation.unique()))
+    ax.set_ylim(top=min(ax.get_ylim()[1], 100.0))  # an accuracy has no values above 100 %
+    ax.legend(title="method")
     save(fig, paths)
     plt.close(fig)
 

@@ -68,6 +68,7 @@ def data(smk) -> None:
 
 
 def train(smk) -> None:
+    from . import runstate
     from .spec import HOW_FIELDS
     from .train import train as train_run
 
@@ -77,7 +78,12 @@ def train(smk) -> None:
     if "teacher" in smk.input.keys():
         spec["teacher"] = smk.input.teacher
     with logged(smk):
-        train_run(spec)
+        try:
+            train_run(spec)
+        except SpecError as err:  # a spec that never started: tkd status reads why from the run directory
+            Path(smk.params.out_dir).mkdir(parents=True, exist_ok=True)
+            runstate.failed(smk.params.out_dir, err)
+            raise
 
 
 def evaluate(smk) -> None:

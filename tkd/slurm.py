@@ -89,7 +89,7 @@ def _check_partitions(rep: Report, partition: str | None):
         rep.add("error", f"partition {partition!r} does not exist; choose one of {names} "
                          "(slurm_partition in your site profile)")
     elif not chosen:
-        rep.add("error", "no default partition: set slurm_partition in your site profile (see README)")
+        rep.add("error", "no default partition: set slurm_partition in your site profile (see docs/slurm.md)")
     gpu_parts = [r[0].rstrip("*") for r in rows if "gpu" in r[4]]
     if not gpu_parts:
         rep.add("warn", "no partition offers GRES gpu: training would run on CPUs; set gpu: 0 per arch in config "

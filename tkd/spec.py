@@ -60,7 +60,7 @@ class TrainSpec:
     lam: float = _only("student", 0.6)  # weight of CE against KL to the teacher (Eq. 2)
     temperature: float = _only("student", 1.0)
     student_init: str = _only("student", "random")  # random | teacher
-    # recipe (NOTES.md: standard CIFAR recipes, not confirmed for the paper)
+    # recipe (docs/paper.md: standard CIFAR recipes, not confirmed for the paper)
     epochs: int = 164
     batch_size: int = 128
     lr: float = 0.1
@@ -81,6 +81,7 @@ class TrainSpec:
     threads: int = _how(0)  # CPU threads for torch (split over processes); 0 keeps torch's default
     processes: int = _how(0)  # DDP processes; 0: one per visible CUDA device (all GPUs of a SLURM job), 1 on CPU
     workers: int | None = _how(None)  # imagefolder: DataLoader workers per process; None: CPUs per process - 1
+    tensorboard: bool = _how(False)  # training curves as TensorBoard event files in the run directory (tkd.curves)
 
     def __post_init__(self) -> None:
         self.compile = switch(self.compile, "compile", auto=True)
@@ -173,9 +174,16 @@ class TrainSpec:
         need(is_int(self.image_size) and self.image_size >= 8, "image_size", "an integer >= 8")
         need(is_int(self.eval_resize) and self.eval_resize >= self.image_size, "eval_resize", ">= image_size")
         need(is_int(self.lr_reference_batch) and self.lr_reference_batch >= 0, "lr_reference_batch", "an integer >= 0")
+        need(isinstance(self.tensorboard, bool), "tensorboard", "true or false")
 
     def check_files(self) -> None:
-        """The data and the teacher are there (their contents are checked when they are loaded)."""
+        """The data and the teacher are there (their contents are checked when they are loaded),
+        and what the spec asks for is installed."""
+        import importlib.util
+
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise SpecError("tensorboard=True needs the tensorboard package: pip install 'tkd[tensorboard]' "
+                            "(or set execution.tensorboard: false)")
         if not (self.download and self.dataset == "cifar100") and not os.path.exists(self.data_path):
             raise SpecError(f"data_path={self.data_path!r} does not exist")
         if self.generation > 0 and not os.path.isfile(self.teacher):

@@ -1,57 +1,62 @@
 """``tkd status``: how far a grid is, what failed, what it has cost and what is left.
 
-Reads the results folder and the config and runs nothing: per dataset × arch × method, how
-many training runs are done (``metrics.json`` written), failed (the log's last attempt ends
-in an error), running (a resume state or a log, and no error) and pending (nothing yet);
-the GPU-hours spent (Snakemake's benchmark files × the GPUs each job asked for) and an
-estimate of what is left from the finished runs of the same architecture.
+Reads the results folder and the config and runs nothing. Each training run of the grid is
+**done** (``metrics.json`` written), **running** (its process is alive: by pid on this host,
+or its SLURM job in ``squeue``), **queued** (a SLURM job for it waits in ``squeue``),
+**interrupted** (it started and its process is gone: killed, preempted, timed out, or its
+outputs deleted while it ran; running it again resumes it), **failed** (its last attempt
+recorded an error) or **pending** (nothing of it exists yet): from the files a run keeps in
+its directory (:mod:`tkd.runstate`), never from the wording of its log. Then the GPU-hours
+spent (Snakemake's benchmark files × the GPUs each job asked for) and an estimate of what is
+left from the finished runs of the same architecture.
 """
 from __future__ import annotations
 
 import math
-import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 
 from . import grid, layout
+from .runstate import state_of
 
-STATES = ("done", "running", "failed", "pending")
-_START = re.compile(r"^(training |starting \d+ DDP)")
+STATES = ("done", "running", "queued", "interrupted", "failed", "pending")
 
 
-def last_error(log: Path) -> str | None:
-    """The error that ended the last attempt logged in ``log``, if it ended in one.
-
-    Attempts append to the same log; only what follows the last training start counts (an
-    error before any start, such as missing data, counts too)."""
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
+def slurm_jobs() -> dict[str, tuple[str, str]] | None:
+    """The SLURM jobs squeue lists (id -> (state, comment)), or None where there is no SLURM. The
+    SLURM executor plugin comments each job ``rule_<rule>_wildcards_<values>``."""
+    if not shutil.which("squeue"):
         return None
-    starts = [i for i, line in enumerate(lines) if _START.match(line)]
-    tail = lines[starts[-1]:] if starts else lines
-    for i in reversed(range(len(tail))):
-        if tail[i].startswith("tkd: error:"):
-            return tail[i]
-        if tail[i].startswith("Traceback (most recent call last):"):
-            exc = next((line for line in tail[i + 1:] if line and not line.startswith(" ")), "Traceback")
-            return None if "TrainingInterrupted" in exc else exc  # a signal: the retry resumes it
-    return None
+    try:
+        out = subprocess.run(["squeue", "-h", "-o", "%i|%T|%k"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    jobs = {}
+    for line in out.stdout.splitlines():
+        job, state, comment = (line.split("|", 2) + ["", ""])[:3]
+        jobs[job.strip()] = (state.strip(), comment.strip())
+    return jobs
 
 
-def run_state(results: Path, run: dict) -> tuple[str, str]:
-    """(state, detail) of one run of the grid."""
-    run_dir = layout.run_path(results, run)
-    if layout.run_path(results, run, "metrics").is_file():
-        return "done", ""
-    log = Path(results) / layout.TRAIN_LOG.format(**run)
-    error = last_error(log) if log.is_file() else None
-    if error:
-        return "failed", error
-    if layout.resume_path(run_dir).is_file() or log.is_file():
-        return "running", ""
-    return "pending", ""
+def slurm_comment(run: dict) -> str:
+    """The comment the SLURM executor plugin gives the train job of ``run``."""
+    return "rule_train_wildcards_" + "_".join(str(run[k]) for k in grid.KEYS)
+
+
+def run_state(results: Path, run: dict, jobs: dict[str, tuple[str, str]] | None = None,
+              by_comment: dict[str, tuple[str, str]] | None = None) -> tuple[str, str]:
+    """(state, detail) of one run of the grid (``jobs``: squeue's jobs; ``by_comment``: the same by comment)."""
+    state, detail = state_of(layout.run_path(results, run), None if jobs is None else {j: s for j, (s, _) in jobs.items()})
+    if state in ("pending", "interrupted", "failed") and by_comment:
+        job = by_comment.get(slurm_comment(run))
+        if job is not None:  # SLURM has it: waiting, or started before its heartbeat was written
+            return ("running" if job[1] == "RUNNING" else "queued"), f"SLURM job {job[0]} ({job[1]})"
+    return state, detail
 
 
 def _hours(results: Path, run: dict) -> float:
@@ -103,14 +108,16 @@ def waves_report(config: dict) -> list[str]:
 def status(config: dict) -> tuple[pd.DataFrame, list[dict]]:
     """The per-cell table and the failed runs (with their errors)."""
     results = Path(config["results"])
+    jobs = slurm_jobs()
+    by_comment = {comment: (job, state) for job, (state, comment) in (jobs or {}).items()}
     rows, failed = [], []
     for run in planned_runs(config):
-        state, detail = run_state(results, run)
+        state, detail = run_state(results, run, jobs, by_comment)
         gpus = config["archs"][run["arch"]]["resources"]["gpu"]
         hours = _hours(results, run) if state == "done" else math.nan
         rows.append(dict(run, state=state, hours=hours, gpu_hours=hours * gpus if gpus else 0.0, gpus=gpus))
-        if state == "failed":
-            failed.append(dict(run, error=detail, log=str(results / layout.TRAIN_LOG.format(**run))))
+        if state in ("failed", "interrupted"):
+            failed.append(dict(run, state=state, error=detail, log=str(results / layout.TRAIN_LOG.format(**run))))
     runs = pd.DataFrame(rows)
     # per arch: the mean GPU-hours (or, for CPU jobs, hours) of a finished run, for what is left
     done = runs[runs.state == "done"]
@@ -131,16 +138,15 @@ def render(table: pd.DataFrame, failed: list[dict], results: str) -> str:
     show = show.drop(columns=["hours"]).rename(columns={"gpu_hours": "GPU-h spent", "left_estimate": "GPU-h left (est.)"})
     left = table.left_estimate.sum(min_count=1)
     lines = [f"results: {results}",
-             f"runs: {totals['done']} done, {totals['running']} running, {totals['failed']} failed, "
-             f"{totals['pending']} pending, of {totals['total']}",
+             "runs: " + ", ".join(f"{totals[s]} {s}" for s in STATES) + f", of {totals['total']}",
              f"GPU-hours spent: {table.gpu_hours.sum():.2f}; left (estimate from finished runs of each arch; CPU jobs "
              f"in hours): {'unknown' if pd.isna(left) else f'{left:.2f}'}"
              + ("" if not table.left_estimate.isna().any() else " (unknown for archs with no finished run)"),
              "", show.to_markdown(index=False)]
     if failed:
-        lines += ["", f"failed runs ({len(failed)}):"]
-        lines += [f"  {f['dataset']}/{f['arch']}/{f['method']}/seed{f['seed']}/gen{f['generation']}: {f['error']}  "
-                  f"(log: {f['log']})" for f in failed[:20]]
+        lines += ["", f"failed or interrupted runs ({len(failed)}; run the workflow again: interrupted ones resume):"]
+        lines += [f"  {f['state']}: {f['dataset']}/{f['arch']}/{f['method']}/seed{f['seed']}/gen{f['generation']}: "
+                  f"{f['error']}  (log: {f['log']})" for f in failed[:20]]
         if len(failed) > 20:
             lines.append(f"  ... and {len(failed) - 20} more")
     return "\n".join(lines)

@@ -19,6 +19,7 @@ frozen teacher and trains on its share of each global batch; rank 0 alone writes
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -34,7 +35,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from . import files
+from . import files, runstate
 from .archs import create
 from .data import labels_of
 from .errors import NonFiniteLoss, SpecError, TrainingInterrupted
@@ -64,13 +65,37 @@ def train(spec: TrainSpec | dict[str, Any]) -> dict[str, Any]:
     else:
         spec = TrainSpec.from_dict(spec)
     spec.check_files()
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return _train(spec, Ranks.from_env())
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a rank torchrun started: rank 0 keeps the run's state
+        ranks = Ranks.from_env()
+        with _marked(spec, ranks.main):
+            return _train(spec, ranks)
     world = process_count(spec)
-    if world == 1:
-        return _train(spec, Ranks())
-    load_inputs(spec, torch.device("cpu"))  # bad data, teacher or loss: one clear error before any rank starts
-    return launch(spec.to_dict(), world)
+    if world > 1:
+        load_inputs(spec, torch.device("cpu"))  # bad data, teacher or loss: one clear error before any rank starts
+    with _marked(spec):
+        return _train(spec, Ranks()) if world == 1 else launch(spec.to_dict(), world)
+
+
+@contextlib.contextmanager
+def _marked(spec: TrainSpec, main: bool = True):
+    """While training: the run directory says so, and why it failed if it does (tkd.runstate).
+    Bad input found while setting up (a damaged file) leaves nothing behind, as before any start."""
+    if not main:
+        yield
+        return
+    out = Path(spec.out_dir)
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with runstate.running(out):
+            yield
+    except (TrainingInterrupted, SpecError):
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    except BaseException as err:
+        runstate.failed(out, err)
+        raise
 
 
 def rank_main() -> None:
@@ -91,10 +116,20 @@ def _train(spec: TrainSpec, ranks: Ranks) -> dict[str, Any]:
     try:
         run = _setup(spec, ranks, device)
         _resume(run)
-        with stop_on_signals() as caught:
-            for epoch in range(run.progress["epoch"], spec.epochs):
-                _epoch(run, epoch, caught)
-        return _finish(run)
+        if spec.tensorboard and ranks.main:
+            import yaml
+
+            from .curves import Curves
+
+            run.curves = Curves(spec.out_dir, run.progress["epoch"], yaml.safe_dump(spec.record(), sort_keys=False))
+        try:
+            with stop_on_signals() as caught:
+                for epoch in range(run.progress["epoch"], spec.epochs):
+                    _epoch(run, epoch, caught)
+            return _finish(run)
+        finally:
+            if run.curves is not None:
+                run.curves.close()
     finally:
         if ranks.world > 1:
             dist.destroy_process_group()
@@ -121,6 +156,7 @@ class _Run:
     progress: dict = field(default_factory=lambda: {
         "epoch": 0, "step": 0, "history": [], "best": None, "train_seconds": 0.0, "images": 0, "images_total": 0})
     logits: torch.Tensor | None = None  # of the last evaluation
+    curves: Any = None  # TensorBoard's, where asked for (tkd.curves)
 
     def __post_init__(self):
         self.progress.update(_running_sums(len(self.terms)))
@@ -278,6 +314,8 @@ def _end_epoch(run: _Run, epoch: int, seconds: float, images: int, sums: dict[st
         if progress["best"] is None or top1 > progress["best"]["test_top1"]:
             progress["best"] = {"epoch": epoch + 1, "test_top1": top1, "test_top5": top5}
     progress["history"].append(row)
+    if run.curves is not None:
+        run.curves.log(row)
     progress.update(_running_sums(len(run.terms)), epoch=epoch + 1, step=0, images=0)
     tested = "" if math.isnan(row["test_top1"]) else " test {test_top1:.2f}% top5 {test_top5:.2f}%".format(**row)
     run.log("epoch {epoch}/{n} lr {lr:.4g} loss {train_loss:.4f} train {train_top1:.2f}%{tested} "

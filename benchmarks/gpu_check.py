@@ -1,9 +1,10 @@
-"""The GPU check of the training path: end to end on CUDA, throughput, and the epoch times that
-set each architecture's SLURM runtime. Run by benchmarks/gpu_check.sh, one part per call, each
+"""The GPU check of the training path: end to end on CUDA, throughput, how many trainings one GPU
+should hold (pack), and the epoch times that set each architecture's SLURM runtime. Run by benchmarks/gpu_check.sh, one part per call, each
 part appending its results to one JSON file (so a part that fails or times out loses only itself).
 
     python benchmarks/gpu_check.py e2e --out DIR [--small]
     python benchmarks/gpu_check.py throughput --out DIR --arch resnet56_cifar --batch-size 128 [--student]
+    python benchmarks/gpu_check.py pack --out DIR --arch resnet56_cifar --batch-size 128
     python benchmarks/gpu_check.py summary --out DIR
 
 ``--small`` shrinks everything to a CPU-sized dry run (tiny data, ResNet-8, one epoch): it runs
@@ -134,6 +135,22 @@ def throughput(args) -> None:
     record(Path(args.out), key, result)
 
 
+def pack(args) -> None:
+    """How many trainings one GPU should hold: benchmarks/pack.py's phases of 1, 2, 4, 8 copies."""
+    cmd = [sys.executable, str(REPO / "benchmarks" / "pack.py"), "--arch", args.arch, "--batch-size",
+           str(args.batch_size), "--device", args.device, "--seconds", str(args.seconds), "--warmup", str(args.warmup),
+           "--copies", *map(str, args.copies), "--timeout", str(max(60.0, args.timeout / 2))]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=args.timeout)
+    print(proc.stdout[-3000:], proc.stderr[-3000:], flush=True)
+    result = {"code": proc.returncode, "seconds": round(time.perf_counter() - t0, 1)}
+    if proc.returncode == 0:
+        result.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    else:
+        result["stderr"] = proc.stderr[-2000:]
+    record(Path(args.out), f"pack/{args.arch}/b{args.batch_size}", result)
+
+
 def profile(args) -> None:
     """Where a compiled ResNet-56 step spends its time (written only when a target was missed)."""
     import torch
@@ -199,6 +216,15 @@ def summary(args) -> None:
                      f"{f(s and s['tkd_img_s'], 0)} | {f(p and max(p.get('peak_mib', {}).values(), default=None), 0)} | "
                      f"{f(sec_p)}, {f(sec_s)} | "
                      f"{f(hours[0], 2)}, {f(hours[1], 2)} | {f(grid)} | {ask or '–'} |")
+    packs = {k: r for k, r in sorted(data.items()) if k.startswith("pack/") and r.get("code") == 0}
+    if packs:
+        lines += ["", "| pack: arch | batch | copies: total images/s (x one), peak MiB | trainings per GPU |",
+                  "|---|---|---|---|"]
+        for key, r in packs.items():
+            phases = "; ".join(f"{p['copies']}: {p['images_per_s']:.0f} ({p['gain']:.2f}x), {p['peak_mib']}"
+                               for p in r["phases"])
+            lines.append(f"| {r['arch']} | {r['batch_size']} | {phases} | {r['pack']} |")
+        lines.append(f"pack rule: {next(iter(packs.values()))['rule']}")
     e2e_ = data.get("e2e", {})
     lines += ["", f"device: {data.get('device', '?')}",
               f"end to end: agreement {json.dumps(e2e_.get('agreement'))}; resume {json.dumps({k: v for k, v in e2e_.get('resume', {}).items() if k != 'first_log'})}",
@@ -211,7 +237,7 @@ def summary(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=["e2e", "throughput", "profile", "summary", "device"])
+    ap.add_argument("part", choices=["e2e", "throughput", "pack", "profile", "summary", "device"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--work", help="scratch folder (data, runs); default: a new temporary folder")
     ap.add_argument("--small", action="store_true", help="a CPU-sized dry run of the same code")
@@ -224,6 +250,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=8)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument("--copies", type=int, nargs="+", default=[1, 2, 4, 8], help="pack: copies per phase")
+    ap.add_argument("--seconds", type=float, default=10.0, help="pack: timed seconds per phase")
     args = ap.parse_args()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     if args.work is None:  # never a fixed path: two checks (or test suites) on one machine must not collide
@@ -237,7 +265,7 @@ def main() -> None:
         name = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (no CUDA)"
         record(Path(args.out), "device", f"{name}; torch {torch.__version__}, CUDA {torch.version.cuda}")
         return
-    {"e2e": e2e, "throughput": throughput, "profile": profile, "summary": summary}[args.part](args)
+    {"e2e": e2e, "throughput": throughput, "pack": pack, "profile": profile, "summary": summary}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The GPU check (issue 16): tkd train end to end on CUDA (compiled and eager, kill and resume),
-# the throughput of the standard recipe against tkd for the paper's four CIFAR architectures,
-# and from those the seconds per epoch, GPU-hours and SLURM runtimes. Everything lands in $OUT
-# (results.json, summary.md, log.txt, profile_*.txt); parts run in order of importance, each
-# under its own time limit, and a part is skipped when the overall deadline would be passed.
+# The GPU check: tkd train end to end on CUDA (compiled and eager, kill and resume), the
+# throughput of the standard recipe against tkd for the paper's four CIFAR architectures, how many
+# trainings one GPU should hold (1, 2, 4, 8 copies of the step), and from those the seconds per
+# epoch, GPU-hours and SLURM runtimes. Everything lands in $OUT (results.json, summary.md,
+# log.txt, profile_*.txt); parts run in order of importance, each under its own time limit, and a
+# part is skipped when the overall deadline would be passed.
 #   OUT=/tmp/gpu bash benchmarks/gpu_check.sh            # on a GPU machine, about 8 minutes
 #   OUT=/tmp/gpu bash benchmarks/gpu_check.sh --small    # a CPU dry run of the same code, ~3 minutes
 set -uo pipefail
@@ -37,6 +38,7 @@ if [[ $small == --small ]]; then
     part 200 e2e --small --timeout 150
     part 60 throughput --arch resnet8_cifar --batch-size 32 "${common[@]}"
     part 60 throughput --arch resnet8_cifar --batch-size 32 --student "${common[@]}"
+    part 60 pack --arch resnet8_cifar --batch-size 32 --device cpu --copies 1 2 --seconds 2 --warmup 2 --timeout 50
     part 60 profile --arch resnet8_cifar --batch-size 32 --device cpu
     part 30 summary
     exit 0
@@ -48,6 +50,9 @@ part 30 device
 part 150 throughput --arch resnet56_cifar --batch-size 128 "${common[@]}"
 part 300 e2e --timeout 280
 part 180 throughput --arch densenet_bc_100_cifar --batch-size 64 "${common[@]}"
+# how many trainings one GPU should hold: decides whether the SLURM profile packs trainings per job
+part 150 pack --arch resnet56_cifar --batch-size 128 --device cuda --seconds 8 --warmup 20 --timeout 140
+part 150 pack --arch densenet_bc_100_cifar --batch-size 64 --device cuda --seconds 8 --warmup 15 --timeout 140
 part 120 throughput --arch resnet56_cifar --batch-size 128 --student "${common[@]}"
 part 150 throughput --arch densenet_bc_100_cifar --batch-size 64 --student "${common[@]}"
 part 150 throughput --arch resnet110_cifar --batch-size 128 "${common[@]}"

@@ -36,6 +36,8 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     assert e2e["agreement"]["gen0"]["ok"] and e2e["agreement"]["gen1"]["ok"], e2e["agreement"]
     assert e2e["resume"]["ok"], e2e["resume"]
     assert results["throughput/resnet8_cifar/b32/patriarch"]["code"] == 0
+    pack = results["pack/resnet8_cifar/b32"]
+    assert pack["code"] == 0 and [p["copies"] for p in pack["phases"]] == [1, 2] and pack["pack"] in (1, 2)
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "| resnet8_cifar | 32 |" in summary
+    assert "| resnet8_cifar | 32 |" in summary and "trainings per GPU" in summary
     assert (tmp_path / "out" / "profile_resnet8_cifar.txt").stat().st_size > 100

@@ -23,21 +23,11 @@ from tkd.config import load  # noqa: E402
 from tkd.selection import best_generation, best_on_test  # noqa: E402
 from tkd.stats import interval, sample, t_interval  # noqa: E402
 
-CE = [73.0, 73.0, 72.5, 72.0, 71.5, 71.0]
-
-
-def chains(gain: float, tsd_07_below: float = 1.0):
-    """The known-answer chains of tests/test_verdicts.py: tolerant patriarchs 2 points below ce's,
-    the tolerant chain peaking ``gain`` above the baselines' best student."""
-    peak = CE[1] + gain
-    t06 = [71.0, peak - 1.0, peak - 0.5, peak, peak - 0.5, peak - 1.0]
-    table = {"ce": CE, "ls": [x - 0.5 for x in CE], "cp": [x - 1.0 for x in CE], "tsd-0.6": t06,
-             "tsd-0.7": [71.0] + [x - tsd_07_below for x in t06[1:]]}
-    return lambda run: table[run["method"]][run["generation"]]
-
-
-def confidence(run):
-    return 0.6 if run["method"].startswith("tsd") and run["generation"] == 0 else 0.8
+def holds(config, size, effect=2.0):
+    """The known-answer truth of tests/test_verdicts.py: tkd.simulate.paper_holds, tolerant
+    patriarchs ``effect`` below the one-hot one (and 0.2 less confident), the tolerant chain peaking
+    ``size`` above the baselines' best student."""
+    return simulate.paper_holds(config["methods"], effect=effect, size=size, confidence_effect=0.2)
 
 
 def grids(config, claims, truth, noise, n, seeds=3, conf=None, rng_seed=0):
@@ -107,12 +97,12 @@ def selection_rows(n=1000):
 def power_rows(config, claims, n):
     out = []
     c3 = claims[claims.claim == "C3"]
-    scenarios = [("every claim holds by 2 points", chains(2.0, 2.0), claims, 5, confidence),
-                 ("C3: +1.7 (claimed 1.2-2.2)", chains(1.7), c3, 10, None),
-                 ("C3: +0.5 (claimed 1.2-2.2)", chains(0.5), c3, 5, None),
-                 ("C3: +0.5 (claimed 1.2-2.2)", chains(0.5), c3, 10, None)]
+    scenarios = [("every claim holds by 2 points", *holds(config, 2.0), claims, 5),
+                 ("C3: +1.7 (claimed 1.2-2.2)", *holds(config, 1.7), c3, 10),
+                 ("C3: +0.5 (claimed 1.2-2.2)", *holds(config, 0.5), c3, 5),
+                 ("C3: +0.5 (claimed 1.2-2.2)", *holds(config, 0.5), c3, 10)]
     for regime, noise in simulate.REGIMES.items():
-        for name, truth, subset, seeds, conf in scenarios:
+        for name, truth, conf, subset, seeds in scenarios:
             t = grids(config, subset, truth, noise, n, seeds=seeds, conf=conf, rng_seed=2)
             d = t[t.n >= 3]
             sized = d[~d.claimed.isin(["> 0", "< 0"])]

@@ -97,8 +97,8 @@ def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
     assert (here.test_top1 == local.loc[here.index].test_top1).all()
 
 
-def test_cancelled_training_is_resubmitted_and_resumes(tmp_path):
-    results = tmp_path / "results"
+def long_training(tmp_path):
+    """A site file for one patriarch of 12 epochs on a (fake) GPU: long enough to catch it running."""
     override = tmp_path / "long.yaml"
     override.write_text(FAKE_GPU.format(recipe="long") + """
 recipes:
@@ -108,6 +108,12 @@ execution:
 grid:
   - {dataset: synthetic, archs: [resnet8_tiny_cifar], methods: [ce], seeds: [0], generations: 0}
 """)
+    return override
+
+
+def test_cancelled_training_is_resubmitted_and_resumes(tmp_path):
+    results = tmp_path / "results"
+    override = long_training(tmp_path)
     cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "-j", "4", "--configfile", "workflow/demo.yaml",
            str(override), "--config", f"results={results}", "--until", "train", *LOCAL]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -188,14 +194,7 @@ def test_status_tells_a_live_slurm_run_from_an_interrupted_and_a_deleted_one(tmp
     from helpers import tkd
 
     results = tmp_path / "results"
-    override = tmp_path / "long.yaml"
-    override.write_text(FAKE_GPU.format(recipe="long") + """
-recipes:
-  long: {epochs: 12, batch_size: 64, lr: 0.05}
-grid:
-  - {dataset: synthetic, archs: [resnet8_tiny_cifar], methods: [ce], seeds: [0], generations: 0}
-""")
-    configs = ["--configfile", "workflow/demo.yaml", str(override)]
+    configs = ["--configfile", "workflow/demo.yaml", str(long_training(tmp_path))]
     cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "-j", "4", *configs, "--config",
            f"results={results}", "--until", "train", "--retries", "0", *LOCAL]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -11,6 +11,7 @@ rule aggregate:
         # one file per job is enough: each train job writes (and reruns) its whole run directory,
         # spec.yaml, provenance.json and its benchmark included; fewer inputs keep the DAG cheap
         unpack(lambda w: get_tables_inputs(final_runs())),
+        waves=get_final_wave_files,
     output:
         runs=f"{SUMMARY}/runs.csv",
         ensembles=f"{SUMMARY}/ensembles.csv",

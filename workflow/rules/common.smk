@@ -50,10 +50,17 @@ for _r in ALL_RUNS:
 # Which runs the grid makes: all of them, or wave by wave (checkpoints in waves.smk)
 # ======================================================================================
 def read_wave(wave):
-    """The decision after wave ``wave`` (waits for its checkpoint, as input functions do)."""
+    """The decision after wave ``wave`` (waits for its checkpoint, as input functions do; also while
+    a rerun of the checkpoint has removed its old output, as after a crash)."""
+    from snakemake.exceptions import IncompleteCheckpointException
+    from snakemake.io import checkpoint_target
+
     from tkd.files import read_json
 
-    return read_json(checkpoints.wave.get(wave=wave).output.decision, "wave decision")
+    job = checkpoints.wave.get(wave=wave)
+    if not os.path.exists(job.output.decision):
+        raise IncompleteCheckpointException(job.rule, checkpoint_target(job.output.decision))
+    return read_json(job.output.decision, "wave decision")
 
 
 def runs_through(wave):
@@ -75,6 +82,17 @@ def final_wave():
 def final_runs():
     """Every run of the grid as it ends."""
     return runs_through(final_wave()) if SEQUENTIAL else RUNS
+
+
+def wave_files(through):
+    """The decisions of waves 1..``through``. A rule whose params read them lists them as inputs too:
+    it then waits for a rerun checkpoint (Snakemake requires it of params that read a checkpoint)."""
+    return [f"{RESULTS}/{layout.WAVE}".format(wave=n) for n in range(1, through + 1)] if SEQUENTIAL else []
+
+
+def get_final_wave_files(w):
+    """Every decision of the grid as it ends (none in the fixed design)."""
+    return wave_files(final_wave()) if SEQUENTIAL else []
 
 
 # ======================================================================================

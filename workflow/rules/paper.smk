@@ -16,7 +16,7 @@ rule paper_tables:
         transfer=f"{SUMMARY}/transfer.csv",
         reported=config["paper"]["reported"],
         claims=config["paper"]["claims"],
-        waves=lambda w: [f"{RESULTS}/{layout.WAVE}".format(wave=n) for n in range(1, final_wave() + 1)] if SEQUENTIAL else [],
+        waves=get_final_wave_files,
     output:
         md=report(f"{SUMMARY}/paper/tables.md", caption="../report/tables.rst", category="Tables",
                   labels={"table": "claims, generations and verdicts", "format": "Markdown"}),
@@ -48,6 +48,7 @@ rule paper_figures:
         transfer=f"{SUMMARY}/transfer.csv",
         reported=config["paper"]["reported"],
         logits=get_patriarch_logits,
+        waves=get_final_wave_files,
     output:
         **{name: report(path, caption=f"../report/{name}.rst", category="Figures", subcategory="{dataset} / {arch}",
                         labels={"dataset": "{dataset}", "arch": "{arch}", "figure": layout.CELL_FIGURES[name]})

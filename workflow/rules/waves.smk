@@ -12,6 +12,7 @@ checkpoint wave:
     input:
         unpack(lambda w: get_tables_inputs(runs_through(int(w.wave)))),
         claims=config["paper"]["claims"],
+        earlier=lambda w: wave_files(int(w.wave) - 1),
     output:
         decision=f"{RESULTS}/{layout.WAVE}",
         claims=f"{RESULTS}/{layout.WAVE_CLAIMS}",

@@ -136,8 +136,9 @@ def sequential_rows(config, claims, n, waves):
             seq_any, naive_any, once_any, seq_power, once_power, made = [], [], [], [], [], []
             for _ in range(n):
                 runs = simulate.grid_runs(seq, truth, noise, rng, c)
-                table, _, _ = judge(runs, None, None, claims, 0.5, 0.05, cells, looks, plan=False)
-                rows, per_look, regions = samples_by_look(runs, None, None, claims, 0.5, cells, looks)
+                looked = samples_by_look(runs, None, None, claims, 0.5, cells, looks)
+                table, _, _ = judge(runs, None, None, claims, 0.5, 0.05, cells, looks, plan=False, looked=looked)
+                rows, per_look, regions = looked
                 fixed = [[r["verdict"] for r in judge_table(samples, regions, plan=False)[0]] for samples in per_look]
                 tested = table.n.gt(0)
                 seq_any.append((table.verdict == "supported").any())
@@ -166,18 +167,21 @@ def main() -> int:
     ap.add_argument("--grids", type=int, default=400, help="null paper grids per regime")
     ap.add_argument("--power-grids", type=int, default=40, help="grids per power scenario and regime")
     ap.add_argument("--sequential-grids", type=int, default=100, help="grids per sequential scenario and regime")
+    ap.add_argument("--only", choices=["null", "selection", "power", "sequential"], action="append",
+                    help="print only these tables (repeatable; default: all)")
     args = ap.parse_args()
     config, claims = load([str(Path(__file__).resolve().parent.parent / "config.yaml")]), load_claims()
+    sections = [  # (kind, title, the table, computed only when printed)
+        ("null", "Null paper grids (no effect anywhere, 3 seeds)", lambda: null_rows(config, claims, args.grids)),
+        ("selection", "Choosing the best of six equal generations (bias in points, 95 % coverage)", selection_rows),
+        ("power", "Power on simulated paper grids", lambda: power_rows(config, claims, args.power_grids)),
+        *[("sequential", f"Seeds in waves (start 3, step {step}, max 9)",
+           lambda step=step: sequential_rows(config, claims, args.sequential_grids, {"start": 3, "step": step, "max": 9}))
+          for step in (2, 1)]]
     t0 = time.perf_counter()
-    for title, table in (("Null paper grids (no effect anywhere, 3 seeds)", null_rows(config, claims, args.grids)),
-                         ("Choosing the best of six equal generations (bias in points, 95 % coverage)",
-                          selection_rows()),
-                         ("Power on simulated paper grids", power_rows(config, claims, args.power_grids)),
-                         ("Seeds in waves (start 3, step 2, max 9)",
-                          sequential_rows(config, claims, args.sequential_grids, {"start": 3, "step": 2, "max": 9})),
-                         ("Seeds in waves (start 3, step 1, max 9)",
-                          sequential_rows(config, claims, args.sequential_grids, {"start": 3, "step": 1, "max": 9}))):
-        print(f"## {title}\n\n{table.to_markdown(index=False, floatfmt='.3f')}\n", flush=True)
+    for kind, title, table in sections:
+        if not args.only or kind in args.only:
+            print(f"## {title}\n\n{table().to_markdown(index=False, floatfmt='.3f')}\n", flush=True)
     print(f"({time.perf_counter() - t0:.0f} s)")
     return 0
 

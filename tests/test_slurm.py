@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, expected_counts, snakemake
+from helpers import REPO, snakemake
 
 
 def _slurm_up() -> bool:
@@ -60,41 +60,6 @@ def test_missing_data_submits_no_training_job(tmp_path):
     assert submissions(log) == {}, "no job was submitted"
     assert "datasets.cifar100.path" in (tmp_path / "results" / "logs" / "data" / "cifar100.log").read_text()
     assert log.count("Error in rule data") <= 2, "the data rule is not retried (one error each for cifar100, cifar10)"
-
-
-def test_demo_grid_through_the_slurm_profile(demo, tmp_path):
-    """Two of the demo's methods, one seed, through sbatch: every non-local job submitted, each
-    training job granted its (fake) GPU, and the same runs, to the bit, as the local demo."""
-    local_results, _ = demo
-    results = tmp_path / "results"
-    override = tmp_path / "gpu.yaml"
-    demo_cfg = yaml.safe_load((REPO / "workflow" / "demo.yaml").read_text())
-    grid = [dict(demo_cfg["grid"][0], methods=["ce", "tsd"], seeds=[0])]
-    override.write_text(FAKE_GPU.format(recipe="demo") + yaml.safe_dump({"grid": grid}))
-    out = snakemake("--profile", "slurm", "-j", "8", "--configfile", "workflow/demo.yaml", str(override),
-                    "--config", f"results={results}", *LOCAL, timeout=1500)
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-4000:]
-    jobs = submissions(log)
-    # every non-local job went through sbatch; data checks, evaluation, tables, figures and aggregation stayed local
-    counts = expected_counts({**yaml.safe_load((REPO / "config.yaml").read_text()), **demo_cfg, "grid": grid})
-    remote = {rule: counts[rule] for rule in ("synthetic_data", "train", "transfer") if rule in counts}
-    assert {k: len(v) for k, v in jobs.items()} == remote
-    # the GPU request reached SLURM: it granted a (fake) GPU to every training job
-    runs = pd.read_csv(results / "summary" / "runs.csv")
-    assert runs.slurm_job_id.notna().all()
-    assert {str(int(j)) for j in runs.slurm_job_id} == set(jobs["train"])
-    for prov in results.glob("synthetic/*/*/*/*/provenance.json"):
-        assert json.loads(prov.read_text())["cuda_visible_devices"] in ("0", "1"), prov
-    show = subprocess.run(["scontrol", "show", "job", jobs["train"][0]], capture_output=True, text=True).stdout
-    assert "gres/gpu" in show or "gres:gpu:1" in show, show
-    # the same runs as the local demo: same files, and (deterministic on the CPU) the same numbers
-    tree = lambda root: sorted(str(p.relative_to(root)) for m in ("ce", "tsd")
-                               for p in (root / "synthetic").glob(f"*/{m}/seed0/**/*") if p.is_file())
-    assert tree(results) == tree(local_results)
-    local = pd.read_csv(local_results / "summary" / "runs.csv").set_index(["method", "seed", "generation"])
-    here = runs.set_index(["method", "seed", "generation"])
-    assert (here.test_top1 == local.loc[here.index].test_top1).all()
 
 
 def long_training(tmp_path):
@@ -157,10 +122,12 @@ def test_preflight_flags_requests_the_site_cannot_grant_and_bad_partitions():
     assert out.returncode == 1 and "partition 'nonesuch' does not exist" in out.stdout
 
 
-def test_seeds_in_waves_through_the_slurm_profile_and_after_a_crash(tmp_path):
-    """Seeds on demand under --profile slurm: the first wave's trainings go through sbatch, the
-    checkpoint judges them locally, the next wave is submitted; after a crash (a run of the second
-    wave lost, the tables gone) --rerun-incomplete makes just what is missing."""
+def test_seeds_in_waves_through_the_slurm_profile_and_after_a_crash(demo, tmp_path):
+    """Seeds on demand under --profile slurm: the first wave's trainings go through sbatch, each
+    granted its (fake) GPU, the checkpoint judges them locally, the next wave is submitted; the runs
+    are the local demo's, to the bit; after a crash (a run of the second wave lost, the tables gone)
+    --rerun-incomplete makes just what is missing."""
+    local_results, _ = demo
     results = tmp_path / "results"
     override = tmp_path / "waves.yaml"
     override.write_text(FAKE_GPU.format(recipe="demo") + yaml.safe_dump({"grid": [
@@ -173,9 +140,24 @@ def test_seeds_in_waves_through_the_slurm_profile_and_after_a_crash(tmp_path):
     assert out.returncode == 0, log[-4000:]
     first = json.loads((results / "summary" / "waves" / "wave1.json").read_text())
     assert not first["stop"] and len(first["next_runs"]) == 2, first
-    assert len(submissions(log)["train"]) == 6 + 2, "both waves' trainings went through sbatch"
+    jobs = submissions(log)
+    # every non-local job went through sbatch (data checks, evaluation, waves, tables stay local)
+    assert {k: len(v) for k, v in jobs.items()} == {"synthetic_data": 1, "train": 6 + 2}, "both waves via sbatch"
     runs = pd.read_csv(results / "summary" / "runs.csv")
-    assert sorted(runs.seed.unique()) == [0, 1, 2, 3] and runs.slurm_job_id.notna().all()
+    assert sorted(runs.seed.unique()) == [0, 1, 2, 3]
+    assert {str(int(j)) for j in runs.slurm_job_id} == set(jobs["train"])
+    # the GPU request reached SLURM: it granted a (fake) GPU to every training job
+    for prov in results.glob("synthetic/*/*/*/*/provenance.json"):
+        assert json.loads(prov.read_text())["cuda_visible_devices"] in ("0", "1"), prov
+    show = subprocess.run(["scontrol", "show", "job", jobs["train"][0]], capture_output=True, text=True).stdout
+    assert "gres/gpu" in show or "gres:gpu:1" in show, show
+    # the first wave's runs are the local demo's patriarchs: same files, and (deterministic on the CPU) the same numbers
+    tree = lambda root: sorted(str(p.relative_to(root)) for m in ("ce", "tsd")
+                               for p in (root / "synthetic").glob(f"*/{m}/seed0/gen0/*") if p.is_file())
+    assert tree(results) == tree(local_results)
+    local = pd.read_csv(local_results / "summary" / "runs.csv").set_index(["method", "seed", "generation"])
+    here = runs[runs.seed < 3].set_index(["method", "seed", "generation"])
+    assert (here.test_top1 == local.loc[here.index].test_top1).all()
     # a crash: a second-wave run and the tables are lost
     lost = results / "synthetic/resnet8_tiny_cifar/tsd/seed3/gen0"
     shutil.rmtree(lost)

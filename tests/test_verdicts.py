@@ -61,11 +61,12 @@ def test_a_table_of_pure_noise_rarely_says_supported(config, claims, regime):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("regime", REGIMES)
-def test_null_paper_grids_family_error_and_selection_bias(config, claims, regime):
+def test_null_paper_grids_family_error_and_selection_bias(config, claims):
     """400 null paper grids (4 CIFAR archs x 5 methods x 6 generations x 3 seeds, no effect
-    anywhere): P(any supported) <= 5 % within Monte-Carlo error, and |mean C2 estimate| <= 0.03."""
-    any_supported, any_raw, c2, _ = null_grids(config, claims, regime, 400)
+    anywhere) under the realistic noise model (a run effect shared by both test halves, the harder
+    case for the selection; the quick test above covers both models): P(any supported) <= 5 %
+    within Monte-Carlo error, and |mean C2 estimate| <= 0.03."""
+    any_supported, any_raw, c2, _ = null_grids(config, claims, "realistic", 400)
     assert any_supported <= mc_bound(0.05, 400), any_supported
     assert abs(c2.mean()) <= 0.03, c2.mean()
     assert len(c2) == 400 * 8

@@ -168,13 +168,15 @@ def samples_by_look(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFram
 
 
 def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, tolerance: float, fdr: float,
-          cell_designs: dict[tuple[str, str], Design], through: int, plan: bool = True):
+          cell_designs: dict[tuple[str, str], Design], through: int, plan: bool = True, looked=None):
     """The claims table after wave ``through``: every row judged on its repeated p-values, with the
     wave at which it was decided. Returns (table, family, needs): ``needs`` lists the
-    (dataset, arch, method) chains that the undecided rows need, where their cell has more waves."""
+    (dataset, arch, method) chains that the undecided rows need, where their cell has more waves.
+    ``looked``: what :func:`samples_by_look` returns for these arguments, when the caller has it."""
     from .claims import finish_table
 
-    base, per_look, regions = samples_by_look(runs, ensembles, transfer, claims, tolerance, cell_designs, through)
+    base, per_look, regions = looked or samples_by_look(runs, ensembles, transfer, claims, tolerance, cell_designs,
+                                                        through)
     cells = [(r["dataset"], r["arch"]) for r in base]
     looks = [len(cell_designs[cell].looks) if cell in cell_designs else 0 for cell in cells]
     by_row = [[samples[i] for samples in per_look][: looks[i]] for i in range(len(base))]

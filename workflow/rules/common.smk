@@ -85,8 +85,8 @@ def final_runs():
 
 
 def wave_files(through):
-    """The decisions of waves 1..``through``. A rule whose params read them lists them as inputs too:
-    it then waits for a rerun checkpoint (Snakemake requires it of params that read a checkpoint)."""
+    """The decisions of waves 1..``through``. Params that read them need them as inputs as well, so
+    that their job waits for a rerun checkpoint; Snakemake requires it."""
     return [f"{RESULTS}/{layout.WAVE}".format(wave=n) for n in range(1, through + 1)] if SEQUENTIAL else []
 
 

@@ -50,17 +50,10 @@ for _r in ALL_RUNS:
 # Which runs the grid makes: all of them, or wave by wave (checkpoints in waves.smk)
 # ======================================================================================
 def read_wave(wave):
-    """The decision after wave ``wave`` (waits for its checkpoint, as input functions do; also while
-    a rerun of the checkpoint has removed its old output, as after a crash)."""
-    from snakemake.exceptions import IncompleteCheckpointException
-    from snakemake.io import checkpoint_target
-
+    """The decision after wave ``wave`` (waits for its checkpoint, as input functions do)."""
     from tkd.files import read_json
 
-    job = checkpoints.wave.get(wave=wave)
-    if not os.path.exists(job.output.decision):
-        raise IncompleteCheckpointException(job.rule, checkpoint_target(job.output.decision))
-    return read_json(job.output.decision, "wave decision")
+    return read_json(checkpoints.wave.get(wave=wave).output.decision, "wave decision")
 
 
 def runs_through(wave):
@@ -92,7 +85,7 @@ def wave_files(through):
 
 def get_final_wave_files(w):
     """Every decision of the grid as it ends (none in the fixed design)."""
-    return wave_files(final_wave()) if SEQUENTIAL else []
+    return wave_files(final_wave())
 
 
 # ======================================================================================

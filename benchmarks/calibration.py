@@ -18,7 +18,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tkd import simulate  # noqa: E402
-from tkd.claims import claims_table, load_claims  # noqa: E402
+from tkd.claims import Criteria, claims_table, load_claims  # noqa: E402
 from tkd.config import load  # noqa: E402
 from tkd.selection import best_generation, best_on_test  # noqa: E402
 from tkd.stats import interval, sample, t_interval  # noqa: E402
@@ -136,8 +136,8 @@ def sequential_rows(config, claims, n, waves):
             seq_any, naive_any, once_any, seq_power, once_power, made = [], [], [], [], [], []
             for _ in range(n):
                 runs = simulate.grid_runs(seq, truth, noise, rng, c)
-                looked = samples_by_look(runs, None, None, claims, 0.5, cells, looks)
-                table, _, _ = judge(runs, None, None, claims, 0.5, 0.05, cells, looks, plan=False, looked=looked)
+                looked = samples_by_look(runs, None, None, claims, Criteria(), cells, looks)
+                table, _, _ = judge(runs, None, None, claims, Criteria(), cells, looks, plan=False, looked=looked)
                 rows, per_look, regions = looked
                 fixed = [[r["verdict"] for r in judge_table(samples, regions, plan=False)[0]] for samples in per_look]
                 tested = table.n.gt(0)

@@ -116,14 +116,15 @@ def test_ensembles_and_transfer_claims():
     ens = chains.assign(kind="first", size=GENS, generations=f"0-{GENS - 1}",
                         top1=np.where(chains.method == "tsd-0.6", 79.0, 74.0))
     ens = ens.assign(top1_a=ens.top1, top1_b=ens.top1, top5=95.0, top5_a=95.0, top5_b=95.0)
+    noise = np.random.default_rng(0).normal(0, 0.05, len(runs))  # identical differences would decide nothing
     transfer = runs[keys + ["generation"]].assign(probe_top1=np.where(runs.method == "tsd-0.6", 60.0, 58.0)
-                                                  + runs.seed * 0.1)
+                                                  + runs.seed * 0.1 + noise)
     table = claims_table(runs, ens, transfer)
     c6 = table[(table.claim == "C6") & (table.arch == "densenet_bc_100_cifar")].iloc[0]
     assert c6.verdict == "supported" and c6.estimate == pytest.approx(7.0, abs=0.3), c6
     assert c6.subject == "tsd-0.6 ensemble of all generations"
     c8 = table[table.claim == "C8"].iloc[0]
-    assert c8.verdict == "supported" and c8.estimate == pytest.approx(2.0, abs=0.01)
+    assert c8.verdict == "supported" and c8.estimate == pytest.approx(2.0, abs=0.15)
     assert c8.subject == "tsd-0.6 gen 2", "chosen by source top-1, cross-fitted over seeds"
 
 

@@ -26,7 +26,7 @@ def test_plan_cli_prints_rows_and_designs_and_writes_csv(tmp_path):
     out = tkd("plan", "--configfile", str(site), "--simulations", "2", "--budget", "100", "-o",
               str(tmp_path / "plan.csv"))
     assert out.returncode == 0, out.stderr
-    assert "GPU-hours of each design" in out.stdout and "sequential, expected" in out.stdout
+    assert "GPU-hours and rows decided of each design" in out.stdout and "sequential, expected" in out.stdout
     assert "A budget of 100 GPU-hours can expect to decide" in out.stdout
     rows = pd.read_csv(tmp_path / "plan.csv")
     assert {"claim", "seeds", "gpu_h", "gpu_h_source", "within_budget"} <= set(rows.columns)

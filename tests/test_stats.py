@@ -114,8 +114,13 @@ def test_equal_differences_do_not_decide_below_the_floor():
     assert sample([one_image] * 3, floor=one_image).sd == one_image
     v = effect_verdict([one_image] * 3, ">")  # no floor: still a defined, finite interval
     assert math.isfinite(v.ci_low) and v.ci_low <= one_image <= v.ci_high
-    # a clear, equal effect of 25 images is still a clear effect
-    assert effect_verdict([0.5] * 3, ">", floor=one_image).verdict == "supported"
+    # identical values have an unknown spread, not a zero one: never decided, whatever the floor
+    for values, kw in (([1.0] * 3, {}), ([0.5] * 3, dict(floor=one_image)), ([-0.05] * 5, dict(floor=1e-4))):
+        v = effect_verdict(values, ">", **kw)
+        assert v.verdict == "inconclusive" and "identical" in v.why, (values, v)
+    assert effect_verdict([1.0, 1.0, 1.0], ">").verdict == "inconclusive", "the public default floor"
+    # a clear effect of 25 images with a little spread is still a clear effect
+    assert effect_verdict([0.5, 0.52, 0.48], ">", floor=one_image).verdict == "supported"
 
 
 def test_power_is_the_noncentral_t_and_matches_simulation():

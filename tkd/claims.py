@@ -26,21 +26,51 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from . import runs_table
 from .cube import Cube
 from .errors import SpecError
 from .selection import QUANTITIES, describe, jackknife_se, pick, resolution
 from .stats import Region, Sample, sample, seeds_text
-from .verdicts import FDR, Family, judge_table
+from .verdicts import FDR, Family, judge_table, label
 
-__all__ = ["load_claims", "claims_table", "summary_text", "CLAIM_COLUMNS", "OUTPUT_COLUMNS"]
+__all__ = ["load_claims", "claims_table", "summary_text", "Criteria", "CLAIM_COLUMNS", "OUTPUT_COLUMNS"]
 
 CLAIM_COLUMNS = ["claim", "words", "source", "dataset", "arch", "quantity", "subject", "reference", "direction",
                  "claimed_low", "claimed_high", "note"]
+OPTIONAL_COLUMNS = {"delta": ""}  # a claim's own smallest effect worth claiming (empty: the config's)
 # claims.csv: the row's scope and sides, the raw (row alone, 95 %) figures, then the family's
-OUTPUT_COLUMNS = ["claim", "dataset", "arch", "metric", "claimed", "paper_size", "subject", "reference", "estimate",
-                  "sd", "n", "ci_low", "ci_high", "raw_verdict", "p_supported", "p_contradicted", "level",
-                  "family_ci_low", "family_ci_high", "direction", "size", "verdict", "seeds_needed", "power_now",
-                  "why", "words", "source", "note"]
+OUTPUT_COLUMNS = ["claim", "dataset", "arch", "metric", "claimed", "delta", "paper_size", "subject", "reference",
+                  "estimate", "sd", "n", "ci_low", "ci_high", "raw_verdict", "p_supported", "p_against", "level",
+                  "family_ci_low", "family_ci_high", "direction", "size", "verdict", "label", "seeds_needed",
+                  "power_now", "why", "words", "source", "note"]
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """How the claims are judged (the config's ``paper`` section): the tolerance around a claimed
+    size, the family's false-verdict rate, and the smallest effect worth claiming (delta) of a
+    direction claim: in points for accuracies (None: the tolerance), and for a probability."""
+
+    tolerance: float = 0.5
+    fdr: float = FDR
+    delta: float | None = None
+    delta_probability: float = 0.025
+
+    @classmethod
+    def of(cls, paper: dict) -> "Criteria":
+        delta = paper.get("delta", {})
+        return cls(paper["tolerance"], paper["fdr"], delta.get("points"), delta.get("probability", 0.025))
+
+    def delta_for(self, claim: pd.Series) -> float:
+        """The claim's own delta where it states one, else the config's for its quantity."""
+        own = claim.get("delta", "")
+        if isinstance(own, str) and own.strip():
+            return float(own)
+        if isinstance(own, float) and not math.isnan(own):
+            return own
+        if not QUANTITIES[claim["quantity"]].accuracy:
+            return self.delta_probability
+        return self.tolerance if self.delta is None else self.delta
 
 
 GENERATIONS = ("0", "student", "best", "ensemble")
@@ -56,6 +86,9 @@ def load_claims(path: str | Path | None = None) -> pd.DataFrame:
     missing = [c for c in CLAIM_COLUMNS if c not in df.columns]
     if missing:
         raise SpecError(f"{source}: column {missing[0]!r} is missing; expected {CLAIM_COLUMNS}")
+    for c, default in OPTIONAL_COLUMNS.items():
+        if c not in df.columns:
+            df[c] = default
     for i, row in df.iterrows():
         where = f"{source}: claim {row['claim']} (row {i + 2})"
         if row["quantity"] not in QUANTITIES:
@@ -67,6 +100,11 @@ def load_claims(path: str | Path | None = None) -> pd.DataFrame:
                 Side.parse(row[side])
             except ValueError as err:
                 raise SpecError(f"{where}: {side}: {err}") from None
+        try:
+            if row["delta"].strip() and not float(row["delta"]) >= 0:
+                raise ValueError
+        except ValueError:
+            raise SpecError(f"{where}: delta {row['delta']!r} must be a number >= 0 (or empty)") from None
     for c in ("claimed_low", "claimed_high"):
         df[c] = [float(v) if v else math.nan for v in df[c]]
     return df
@@ -138,9 +176,9 @@ def _paper_size(direction: str, low: float, high: float) -> str:
     return f"{low:+g} to {high:+g}"
 
 
-def region_of(claim: pd.Series, tolerance: float) -> Region:
+def region_of(claim: pd.Series, criteria: Criteria) -> Region:
     claimed = None if math.isnan(claim["claimed_low"]) else (claim["claimed_low"], claim["claimed_high"])
-    return Region.effect(claim["direction"], claimed, tolerance)
+    return Region.effect(claim["direction"], claimed, criteria.tolerance, criteria.delta_for(claim))
 
 
 def _scopes(claim: pd.Series, cells: list[tuple]) -> list[tuple]:
@@ -186,9 +224,12 @@ def _mean_difference(cube: Cube, s_groups, r_groups, quantity: str, halves: bool
     return float((s[both] - r[both]).mean()) if both.any() else np.nan
 
 
-def rows_of(runs, ensembles, transfer, claims, tolerance) -> tuple[list[dict], list[Sample | None], list[Region]]:
+def rows_of(runs, ensembles, transfer, claims, criteria: Criteria) -> tuple[list[dict], list[Sample | None],
+                                                                             list[Region]]:
     """Every row of the table (one per claim and cell, and per method for ``each:`` claims): its
-    labels, its sample of per-seed differences (None: not run) and the region its claim makes."""
+    labels, its sample of per-seed differences (None: not run) and the region its claim makes.
+    ``runs`` is checked first (:func:`tkd.runs_table.check`)."""
+    runs = runs_table.check(runs)
     info = method_info(runs) if len(runs) else {}
     cells = sorted({(d, a) for d, a in zip(runs.dataset, runs.arch)}) if len(runs) else []
     ens_by_cell = {} if ensembles is None or ensembles.empty else \
@@ -200,7 +241,7 @@ def rows_of(runs, ensembles, transfer, claims, tolerance) -> tuple[list[dict], l
     cell_info = {key: info.get(key, {}) for key in cubes}
     rows, samples, regions = [], [], []
     for number, (_, claim) in enumerate(claims.iterrows()):
-        region = region_of(claim, tolerance)
+        region = region_of(claim, criteria)
         base = dict(claim=claim["claim"], metric=claim["quantity"], words=claim["words"], source=claim["source"],
                     note=claim["note"], paper_size=_paper_size(claim["direction"], claim["claimed_low"],
                                                                claim["claimed_high"]))
@@ -223,14 +264,14 @@ def rows_of(runs, ensembles, transfer, claims, tolerance) -> tuple[list[dict], l
 
 
 def claims_table(runs: pd.DataFrame, ensembles: pd.DataFrame | None = None, transfer: pd.DataFrame | None = None,
-                 claims: pd.DataFrame | None = None, tolerance: float = 0.5, fdr: float = FDR,
+                 claims: pd.DataFrame | None = None, criteria: Criteria = Criteria(),
                  family_out: list | None = None, plan: bool = True) -> pd.DataFrame:
     """One row per claim and cell (and per method for ``each:`` claims), tidy, judged as a family
     (:mod:`tkd.verdicts`). ``family_out``: a list that receives the :class:`~tkd.verdicts.Family`;
     ``plan``: add seeds needed and power (simulations of many tables leave them out)."""
     claims = load_claims() if claims is None else claims
-    rows, samples, regions = rows_of(runs, ensembles, transfer, claims, tolerance)
-    table, family = finish_table(rows, samples, regions, fdr, plan)
+    rows, samples, regions = rows_of(runs, ensembles, transfer, claims, criteria)
+    table, family = finish_table(rows, samples, regions, criteria.fdr, plan)
     if family_out is not None:
         family_out.append(family)
     return table
@@ -245,6 +286,7 @@ def finish_table(rows: list[dict], samples: list[Sample | None], regions: list[R
         row = dict(row)
         why = " ".join(filter(None, [verdict.pop("why", None) or row.pop("why", ""), row.pop("note_choice", "")]))
         row.update(verdict, claimed=region.shown(), why=why.replace(" best cross", "; best cross"))
+        row["label"] = label(row["verdict"], row.get("direction", ""), row.get("delta"))
         row["seeds_needed"] = seeds_text(row.get("seeds_needed", math.nan), row.get("n", 0))
         out.append(row)
     table = pd.DataFrame(out)
@@ -264,5 +306,5 @@ def summary_text(table: pd.DataFrame) -> str:
                         power_now=table.power_now.map(lambda x: "" if pd.isna(x) else f"{x:.0%}"),
                         n=table.n.map(lambda x: "0" if pd.isna(x) else f"{int(x)}"))
     cols = ["claim", "dataset", "arch", "metric", "subject", "reference", "claimed", "estimate", "interval", "n",
-            "verdict", "seeds_needed", "power_now"]
-    return show[cols].fillna("").to_markdown(index=False)
+            "label", "seeds_needed", "power_now"]
+    return show[cols].rename(columns={"label": "verdict"}).fillna("").to_markdown(index=False)

@@ -46,8 +46,9 @@ def _make_synthetic(args) -> int:
 def _claims(args) -> int:
     import pandas as pd
 
-    from .claims import claims_table, load_claims, summary_text
+    from .claims import Criteria, claims_table, load_claims, summary_text
     from .files import read_csv, write_text
+    from .verdicts import Family
 
     runs = read_csv(args.runs, ("dataset", "arch", "method", "seed", "generation", "test_top1"), "runs table")
     beside = Path(args.runs).parent
@@ -55,14 +56,37 @@ def _claims(args) -> int:
     for name in ("ensembles", "transfer"):
         path = getattr(args, name) or (beside / f"{name}.csv")
         frames[name] = read_csv(path, what=f"{name} table") if Path(path).is_file() else pd.DataFrame()
-    family: list = []
-    table = claims_table(runs, frames["ensembles"], frames["transfer"], load_claims(args.claims), args.tolerance,
-                         args.fdr, family_out=family)
-    print(summary_text(table) + f"\n\n{family[0].caption()}")
+    criteria = Criteria(args.tolerance, args.fdr, args.delta, args.delta_probability)
+    claims = load_claims(args.claims)
+    if args.looks:  # as the waves would have judged it: group-sequentially, look by look
+        from .sequential import Design, judge
+
+        design = Design(tuple(args.looks), args.boundary)
+        cells = {cell: design for cell in sorted(set(zip(runs.dataset, runs.arch)))}
+        table, family, _ = judge(runs, frames["ensembles"], frames["transfer"], claims, criteria, cells,
+                                 len(args.looks))
+        print(summary_text(table.assign(claim=[f"{c} (wave {w:g})" if w == w else c
+                                               for c, w in zip(table.claim, table.wave)])))
+    else:
+        family_out: list = []
+        table = claims_table(runs, frames["ensembles"], frames["transfer"], claims, criteria, family_out=family_out)
+        family = family_out[0]
+        print(summary_text(table))
+    print(f"\n{family.caption()}")
     if args.output:
         write_text(args.output, table.to_csv(index=False))
         print(f"\nwrote {args.output}")
     return 0
+
+
+def _looks(text: str) -> list[int]:
+    try:
+        looks = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seeds per look, e.g. 4,6,8,10") from None
+    if looks != sorted(set(looks)) or looks[0] < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: the seeds per look must rise, from at least 2")
+    return looks
 
 
 def _grid_config(args) -> dict:
@@ -177,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=0.5, help="points around a claimed size (default 0.5)")
     p.add_argument("--fdr", type=_fraction, default=0.05,
                    help="the table's expected share of false verdicts among its decided rows (default 0.05)")
+    p.add_argument("--delta", type=float, help="points: the smallest effect worth claiming, below which a direction "
+                                               "claim is negligible (default: the tolerance)")
+    p.add_argument("--delta-probability", type=float, default=0.025,
+                   help="the same for the mean top-1 probability (default 0.025)")
+    p.add_argument("--looks", type=_looks, metavar="N,N,...",
+                   help="judge as seeds in waves would have: looks at these many seeds of each cell (its seeds in "
+                        "ascending order), group-sequentially, printing the wave that decided each row")
+    p.add_argument("--boundary", type=float, default=0.0,
+                   help="with --looks: the boundaries' Wang-Tsiatis shape (0 O'Brien-Fleming, 0.5 Pocock)")
     p.set_defaults(func=_claims)
 
     p = sub.add_parser("status", help="how far the grid is: done, running, failed, pending; GPU-hours spent and left",

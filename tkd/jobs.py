@@ -131,15 +131,17 @@ def _frames(tables: dict):
 def wave(smk) -> None:
     """After one wave of seeds: the claims judged group-sequentially on every seed so far, and the
     runs of the next wave for the chains an undecided claim row needs (tkd.sequential)."""
-    from .claims import load_claims, summary_text
+    from .claims import Criteria, load_claims, summary_text
     from .files import write_json, write_text
     from .sequential import designs, judge
+    from .verdicts import DECIDED
 
     with logged(smk):
         number = int(smk.wildcards.wave)
         runs, ensembles, transfer = _frames(smk.params.tables)
-        table, family, needs = judge(runs, ensembles, transfer, load_claims(smk.input.claims), smk.params.tolerance,
-                                     smk.params.fdr, designs(smk.params.looks), number)
+        paper = smk.params.paper
+        table, family, needs = judge(runs, ensembles, transfer, load_claims(smk.input.claims), Criteria.of(paper),
+                                     designs(smk.params.looks, paper["boundary"]), number)
         wanted = set(needs)
         next_runs = [r for r in smk.params.next_wave if (r["dataset"], r["arch"], r["method"]) in wanted]
         open_rows = table[table.verdict.eq("inconclusive") & table.n.gt(0)]
@@ -147,7 +149,7 @@ def wave(smk) -> None:
         write_json(smk.output.decision, {
             "wave": number, "stop": not next_runs, "next_runs": next_runs,
             "chains": [list(c) for c in sorted(wanted)], "runs_so_far": len(runs),
-            "decided": int(table.verdict.isin(["supported", "contradicted"]).sum()), "undecided": len(open_rows),
+            "decided": int(table.verdict.isin(DECIDED).sum()), "undecided": len(open_rows),
             "undecided_rows": [f"{r.claim} {r.dataset}/{r.arch} {r.metric} ({r.subject} vs {r.reference})"
                                for r in open_rows.itertuples()]})
         print(summary_text(table), f"\n\nwave {number}: {family.caption()}", flush=True)
@@ -166,7 +168,7 @@ def paper_tables(smk) -> None:
         waves = dict(looks=smk.params.looks, through=len(smk.input.waves), possible=smk.params.possible) \
             if smk.input.waves else None
         write_tables(runs, ens, transfer, dict(smk.output.items()), smk.input.reported, smk.input.claims,
-                     smk.params.tolerance, smk.params.fdr, waves=waves)
+                     smk.params.paper, waves=waves)
 
 
 def paper_figures(smk) -> None:

@@ -8,30 +8,29 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .claims import claims_table, load_claims, summary_text
+from .claims import Criteria, claims_table, load_claims, summary_text
 from .files import write_text
 from .paper import compare, generation_tables, load_reported, render
-from .verdicts import FDR
 
 
 def write_tables(runs: pd.DataFrame, ensembles: pd.DataFrame, transfer: pd.DataFrame, outputs: dict,
-                 reported: str, claims: str, tolerance: float, fdr: float = FDR,
-                 partial: dict | None = None, waves: dict | None = None) -> pd.DataFrame:
+                 reported: str, claims: str, paper: dict, partial: dict | None = None,
+                 waves: dict | None = None) -> pd.DataFrame:
     """Write ``outputs`` (md, tex, html, claims, comparison: paths) and return the claims table,
-    judged as a family at ``fdr``. ``partial``: {"done": n, "total": N} marks every page as
+    judged as a family by the config's ``paper`` section (:class:`~tkd.claims.Criteria`). ``partial``: {"done": n, "total": N} marks every page as
     covering only finished runs. ``waves``: a sequential grid's {looks, through, possible}: the
     claims are judged group-sequentially through wave ``through`` (:mod:`tkd.sequential`)."""
-    reported = load_reported(reported)
+    reported, criteria, tolerance = load_reported(reported), Criteria.of(paper), paper["tolerance"]
     family: list = []
     if waves:
         from .sequential import designs, judge
 
-        claims_df, fam, _ = judge(runs, ensembles, transfer, load_claims(claims), tolerance, fdr,
-                                  designs(waves["looks"]), waves["through"])
+        claims_df, fam, _ = judge(runs, ensembles, transfer, load_claims(claims), criteria,
+                                  designs(waves["looks"], paper["boundary"]), waves["through"])
         family.append(fam)
         waves = dict(waves, trainings=len(runs), saved=1 - len(runs) / waves["possible"])
     else:
-        claims_df = claims_table(runs, ensembles, transfer, load_claims(claims), tolerance, fdr, family_out=family)
+        claims_df = claims_table(runs, ensembles, transfer, load_claims(claims), criteria, family_out=family)
     comparison = compare(runs, reported, tolerance)
     probes = transfer.rename(columns={"probe_top1": "test_top1"})
     context = dict(claims=claims_df.to_dict("records"), tables=generation_tables(runs, reported, tolerance, ensembles),

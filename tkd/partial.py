@@ -80,8 +80,7 @@ def write(config: dict, out_dir: str | Path | None = None) -> tuple[Path, pd.Dat
         looks = grid.looks(config)
         waves = dict(looks=looks, through=min(len(layout.wave_files(results)) + 1, max(map(len, looks.values()))),
                      possible=len(grid.runs(config)))
-    claims = write_tables(runs, ensembles, transfer, outputs, paper["reported"], paper["claims"], paper["tolerance"],
-                          paper["fdr"], partial, waves)
+    claims = write_tables(runs, ensembles, transfer, outputs, paper["reported"], paper["claims"], paper, partial, waves)
     tables = dict(runs=runs, ensembles=ensembles, transfer=transfer)
     for dataset, arch in grid.cells(done):
         patriarchs = [r for r in done if (r["dataset"], r["arch"], r["generation"]) == (dataset, arch, 0)]

@@ -1,23 +1,31 @@
 """Seeds on demand: the claims table judged after every wave of seeds, valid under early stopping.
 
-A sequential block of the grid (``seeds: {start: 3, step: 2, max: 10}``) runs its seeds in
+A sequential block of the grid (``seeds: {start: 4, step: 2, max: 10}``) runs its seeds in
 waves: seeds 0..start-1 first, then ``step`` more per wave up to ``max``. After each wave the
 claims are judged; the next wave runs only the chains (dataset, arch, method) that an undecided
 row needs, and the grid stops once every row is decided or at ``max``.
 
 Judging after every wave with the fixed design's intervals, and stopping at the first decision,
 decides wrongly more often than the fixed design says (every look is another chance; the tests
-measure it). So each row's test is **group-sequential**, with an O'Brien-Fleming boundary: on
-the scale of B-values (``z_k * sqrt(t_k)``, ``t_k`` the share of the block's ``max`` seeds at look
-k) the boundary is one constant ``c`` at every look, very strict early and close to the fixed
-design's at the last look (so power at ``max`` is nearly the fixed design's). A row's evidence
-after look k is its **repeated p-value**: the probability, with no effect, that the largest
-B-value over the planned looks reaches the largest one seen so far (Jennison & Turnbull 2000,
-ch. 9); it is valid whenever the row stops, and the claims table is then judged as a family on
-these p-values exactly as a fixed table is (:mod:`tkd.verdicts`). A t-statistic's p-value is
-turned into z before it enters (the usual approximation for an unknown variance; the simulated
-grids of the tests check the family's error under it). The probabilities come from scipy's
-multivariate normal distribution (Genz's algorithm), computed once per design.
+measure it). So each row's two decisions — "supported", and "against" (not reproduced: below the
+smallest effect worth claiming, or outside a sized claim's band; :mod:`tkd.stats`) — are each
+**group-sequential** tests with a boundary of their own, computed as if the other did not exist
+(so each is conservative, and stopping for futility costs no power control). The boundary is of
+the Wang–Tsiatis family: at look k the statistic ``z_k * t_k ** (0.5 - shape)`` (``t_k``, the
+share of the block's ``max`` seeds) is held against one constant ``c``; ``shape`` 0 is
+O'Brien–Fleming (strict early, close to the fixed design at the last look), 0.5 Pocock (the same
+z at every look). A row's evidence after look k is its **repeated p-value**: the probability,
+with no effect, that this statistic's largest value over the planned looks reaches the largest
+one seen so far (Jennison & Turnbull 2000, ch. 9); valid whenever the row stops.
+
+Each look's ``z_k`` is the normal quantile of that look's exact one-sided t-test p-value. The
+looks' t-statistics are less correlated than Brownian motion assumes, so the crossing probability
+is not borrowed from it: under Gaussian per-seed values the joint law of the looks' t-statistics
+does not depend on the sd, so it is **simulated once per design** (seeded, cached: 400,000
+paths) and the crossing probability read off it; beyond the simulated tail (below about 1e-4) a
+union bound over the looks, scaled to meet the simulation, takes over. Rows whose statistic is
+not a plain t-test (a sized claim's two one-sided tests, a cross-fitted row's jackknife) use the
+same curve: their tests are no more liberal than the plain one.
 """
 from __future__ import annotations
 
@@ -28,81 +36,102 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats as st
+from scipy.special import logsumexp
 
 from .stats import MIN_SEEDS, Region, Sample, p_values
 from .verdicts import Track
 
-__all__ = ["Design", "SequentialTrack", "designs", "evidence", "samples_by_look", "judge"]
+__all__ = ["Design", "SequentialTrack", "designs", "evidence", "samples_by_look", "judge", "SHAPES"]
 
-_C = np.linspace(-1.0, 8.0, 91)  # the B-value boundaries on which crossing probabilities are computed
+SHAPES = {"obrien-fleming": 0.0, "pocock": 0.5}  # Wang-Tsiatis shapes by name; any number in [0, 0.5] works
+PATHS = 400_000  # simulated null paths per design
+_TAIL = 40  # below this many simulated crossings, the scaled union bound
 
 
 @dataclass(frozen=True)
 class Design:
-    """The planned looks of a block: how many seeds each look has (one look: the fixed design)."""
+    """The planned looks of a block: how many seeds each look has (one look: the fixed design),
+    and the boundary's Wang–Tsiatis ``shape``."""
 
     looks: tuple[int, ...]
+    shape: float = 0.0
 
     @property
     def t(self) -> np.ndarray:
         return np.asarray(self.looks, float) / self.looks[-1]
 
+    @property
+    def weights(self) -> np.ndarray:
+        """What each look's z is multiplied by before the largest is taken."""
+        return self.t ** (0.5 - self.shape)
+
     def crossing(self, c: float) -> float:
-        """P(some look's B-value reaches ``c``) with no effect."""
+        """P(some look's weighted z reaches ``c``) with no effect, for t-statistics of Gaussian values."""
         if len(self.looks) == 1:
             return float(st.norm.sf(c))
-        if c > _C[-1]:  # far in the tail: the union bound is exact to double precision
-            return float(st.norm.sf(c / np.sqrt(self.t)).sum())
-        return float(np.exp(np.interp(c, _C, _log_crossing(self.looks))))
+        top = _null_maxima(self.looks, self.shape)
+        count = len(top) - np.searchsorted(top, c, side="left")
+        if count >= _TAIL:
+            return float(count / len(top))
+        return math.exp(self._log_tail(c))
+
+    def _log_tail(self, c: float) -> float:
+        """log P(crossing ``c``) beyond the simulated tail: the union bound over the looks, scaled to
+        meet the simulation where it still has _TAIL crossings (logs: tiny levels keep their precision)."""
+        top = _null_maxima(self.looks, self.shape)
+        edge = top[-_TAIL]
+        return self._log_union(c) + math.log(_TAIL / len(top)) - self._log_union(edge)
+
+    def _log_union(self, c: float) -> float:
+        return float(logsumexp(st.norm.logsf(c / self.weights)))
 
     def boundary(self, alpha: float) -> float:
-        """The B-value boundary ``c`` whose crossing probability is ``alpha``."""
+        """The constant ``c`` whose crossing probability is ``alpha``."""
         if len(self.looks) == 1:
             return float(st.norm.isf(alpha))
-        logs = _log_crossing(self.looks)
-        if math.log(alpha) < logs[-1]:
-            from scipy.optimize import brentq
+        top = _null_maxima(self.looks, self.shape)
+        if alpha * len(top) >= _TAIL:
+            return float(top[int(math.ceil(len(top) * (1 - alpha)))])
+        from scipy.optimize import brentq
 
-            return float(brentq(lambda c: self.crossing(c) - alpha, _C[-1], 40.0))
-        return float(np.interp(math.log(alpha), logs[::-1], _C[::-1]))
+        return float(brentq(lambda c: self._log_tail(c) - math.log(alpha), top[-_TAIL], 60.0))
 
     def nominal(self, alpha: float, look: int) -> float:
-        """The one-sided level at look ``look`` (0-based) of the boundary for family level ``alpha``."""
-        return float(st.norm.sf(self.boundary(alpha) / math.sqrt(self.t[look])))
+        """The one-sided level at look ``look`` (0-based) of the boundary for family level ``alpha``
+        (on the z scale: the t-test at that look is then read at this level)."""
+        return float(st.norm.sf(self.boundary(alpha) / self.weights[look]))
 
     def repeated_p(self, z: list[float]) -> float:
         """The repeated p-value of z-statistics at the first ``len(z)`` looks."""
-        b = np.asarray(z, float) * np.sqrt(self.t[: len(z)])
-        return self.crossing(float(np.max(b)))
+        return self.crossing(float(np.max(np.asarray(z, float) * self.weights[: len(z)])))
 
 
 @functools.lru_cache(maxsize=32)
-def _log_crossing(looks: tuple[int, ...]) -> np.ndarray:
-    """log P(max_k B(t_k) >= c) on the grid ``_C``: the sum over k of P(B below c before k, above at k),
-    each a rectangle probability of a multivariate normal computed directly (small numbers keep
-    their precision)."""
-    t = np.asarray(looks, float) / looks[-1]
-    cov = np.minimum.outer(t, t)
-    rng = np.random.default_rng(0)  # Genz's algorithm is quasi-random: fixed, the curve is reproducible
+def _null_maxima(looks: tuple[int, ...], shape: float, paths: int = PATHS) -> np.ndarray:
+    """The largest weighted z over the looks, sorted, for ``paths`` simulated rows of standard
+    Gaussian per-seed values (seeded: the same curve in every process). Each look's z is the
+    normal quantile of its exact one-sided t-test p-value; a look with fewer than MIN_SEEDS
+    seeds cannot decide and counts as none."""
+    rng = np.random.default_rng(20190127)
+    n = np.asarray(looks)
+    weights = (n / n[-1]) ** (0.5 - shape)
     out = []
-    for c in _C:
-        total = float(st.norm.sf(c / math.sqrt(t[0])))
-        for k in range(2, len(t) + 1):
-            flip = cov[:k, :k].copy()
-            flip[-1, :] *= -1
-            flip[:, -1] *= -1
-            upper = np.full(k, c)
-            upper[-1] = -c
-            total += st.multivariate_normal.cdf(upper, np.zeros(k), flip, abseps=1e-14, releps=1e-3,
-                                                maxpts=2000 * k, rng=rng)
-        out.append(math.log(max(total, 1e-300)))
-    return np.minimum.accumulate(np.array(out))  # monotone in c, whatever the quasi-random error
+    for chunk in np.array_split(np.arange(paths), max(1, paths // 100_000)):
+        x = rng.standard_normal((len(chunk), n[-1]))
+        s1, s2 = np.cumsum(x, axis=1)[:, n - 1], np.cumsum(x * x, axis=1)[:, n - 1]
+        mean = s1 / n
+        sd = np.sqrt(np.maximum(s2 - n * mean ** 2, 1e-300) / np.maximum(n - 1, 1))
+        t = mean / (sd / np.sqrt(n))
+        z = st.norm.isf(st.t.sf(t, np.maximum(n - 1, 1)))
+        z = np.where(n >= MIN_SEEDS, z, -np.inf)
+        out.append((z * weights).max(axis=1))
+    return np.sort(np.concatenate(out))
 
 
 # --------------------------------------------------------------------------- the grid's waves
-def designs(looks: dict[str, list[int]]) -> dict[tuple[str, str], Design]:
+def designs(looks: dict[str, list[int]], shape: float = 0.0) -> dict[tuple[str, str], Design]:
     """The design of every cell, from :func:`tkd.grid.looks` ("dataset/arch" -> seeds per wave)."""
-    return {tuple(cell.split("/")): Design(tuple(n)) for cell, n in looks.items()}
+    return {tuple(cell.split("/")): Design(tuple(n), shape) for cell, n in looks.items()}
 
 
 # --------------------------------------------------------------------------- judging after a wave
@@ -120,9 +149,9 @@ class SequentialTrack(Track):
         decision at those looks (:func:`evidence`); None while no look can decide."""
         if not any(s is not None and s.n >= MIN_SEEDS for s in samples):
             return None
-        b = {kind: v[: len(samples)] * np.sqrt(design.t[: len(samples)]) for kind, v in z.items()}
+        b = {kind: v[: len(samples)] * design.weights[: len(samples)] for kind, v in z.items()}
         best = {kind: int(np.argmax(v)) for kind, v in b.items()}
-        p = (design.crossing(float(b["supported"].max())), design.crossing(float(b["contradicted"].max())))
+        p = (design.crossing(float(b["supported"].max())), design.crossing(float(b["against"].max())))
         latest = next(s for s in reversed(samples) if s is not None)
         return cls(latest, p, design, list(samples), best)
 
@@ -138,28 +167,35 @@ def evidence(samples: list[Sample | None], region: Region) -> dict[str, np.ndarr
     """The z-statistic of each decision at each look (a look that cannot decide counts as none)."""
     p = np.array([p_values(s, region) if s is not None and s.n >= MIN_SEEDS else (1.0, 1.0) for s in samples])
     z = st.norm.isf(p)
-    return {"supported": z[:, 0], "contradicted": z[:, 1]}
+    return {"supported": z[:, 0], "against": z[:, 1]}
 
 
-def _at_look(frame: pd.DataFrame | None, seeds: dict[tuple, int]) -> pd.DataFrame | None:
-    """The rows of ``frame`` whose seed was run by the look (``seeds``: cell -> seeds at that look)."""
+def _at_look(frame: pd.DataFrame | None, seeds: dict[tuple, set]) -> pd.DataFrame | None:
+    """The rows of ``frame`` whose seed was run by the look (``seeds``: cell -> its seeds by then)."""
     if frame is None or frame.empty:
         return frame
-    limit = np.array([seeds.get((d, a), 0) for d, a in zip(frame.dataset, frame.arch)])
-    return frame[frame.seed.to_numpy() < limit]
+    return frame[[s in seeds.get((d, a), ()) for d, a, s in zip(frame.dataset, frame.arch, frame.seed)]]
 
 
-def samples_by_look(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, tolerance: float,
+def seed_order(runs: pd.DataFrame) -> dict[tuple, list]:
+    """Each cell's seeds in the order the waves add them: ascending (0..n-1 in the workflow,
+    whatever their numbers in a finished runs table)."""
+    return {cell: sorted(set(part.seed)) for cell, part in runs.groupby(["dataset", "arch"])} if len(runs) else {}
+
+
+def samples_by_look(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria,
                     cell_designs: dict[tuple[str, str], Design], through: int):
     """The claims table's rows, and each row's sample at every look 1..``through`` (the seeds each
     cell had by then), with the regions the claims make."""
     from .claims import rows_of
 
     per_look, regions, base = [], None, None
+    order = seed_order(runs)
     for look in range(through):
-        seeds = {cell: d.looks[min(look, len(d.looks) - 1)] for cell, d in cell_designs.items()}
+        seeds = {cell: set(order.get(cell, [])[: d.looks[min(look, len(d.looks) - 1)]])
+                 for cell, d in cell_designs.items()}
         rows, samples, regions = rows_of(_at_look(runs, seeds), _at_look(ensembles, seeds),
-                                         _at_look(transfer, seeds), claims, tolerance)
+                                         _at_look(transfer, seeds), claims, criteria)
         if base is not None and [r["key"] for r in rows] != [r["key"] for r in base]:
             raise ValueError(f"the claims table's rows differ between waves 1 and {look + 1}")
         per_look.append(samples)
@@ -167,7 +203,7 @@ def samples_by_look(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFram
     return base, per_look, regions
 
 
-def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, tolerance: float, fdr: float,
+def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria,
           cell_designs: dict[tuple[str, str], Design], through: int, plan: bool = True, looked=None):
     """The claims table after wave ``through``: every row judged on its repeated p-values, with the
     wave at which it was decided. Returns (table, family, needs): ``needs`` lists the
@@ -175,7 +211,7 @@ def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, toleran
     ``looked``: what :func:`samples_by_look` returns for these arguments, when the caller has it."""
     from .claims import finish_table
 
-    base, per_look, regions = looked or samples_by_look(runs, ensembles, transfer, claims, tolerance, cell_designs,
+    base, per_look, regions = looked or samples_by_look(runs, ensembles, transfer, claims, criteria, cell_designs,
                                                         through)
     cells = [(r["dataset"], r["arch"]) for r in base]
     looks = [len(cell_designs[cell].looks) if cell in cell_designs else 0 for cell in cells]
@@ -186,8 +222,8 @@ def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, toleran
         return [None if not looks[i] else SequentialTrack.of(by_row[i][: look + 1], z[i], cell_designs[cell])
                 for i, cell in enumerate(cells)]
 
-    decided_at = _decided_at(tracks_at, per_look, regions, fdr)
-    table, family = finish_table(base, per_look[-1], regions, fdr, plan, tracks_at(through - 1))
+    decided_at = _decided_at(tracks_at, per_look, regions, criteria.fdr)
+    table, family = finish_table(base, per_look[-1], regions, criteria.fdr, plan, tracks_at(through - 1))
     table["wave"] = decided_at
     undecided = table.verdict.eq("inconclusive") & table.n.gt(0)
     needs = sorted({(d, a, m) for (d, a), row, open_, k in zip(cells, base, undecided, looks)
@@ -197,13 +233,13 @@ def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, toleran
 
 def _decided_at(tracks_at, per_look, regions, fdr: float) -> list[float]:
     """The first wave at which each row's verdict was reached (NaN: undecided)."""
-    from .verdicts import judge_table
+    from .verdicts import DECIDED, judge_table
 
     first = [math.nan] * len(regions)
     for look in range(len(per_look)):
         rows, _ = judge_table(per_look[look], regions, fdr, plan=False, tracks=tracks_at(look))
         for i, row in enumerate(rows):
-            if math.isnan(first[i]) and row["verdict"] in ("supported", "contradicted"):
+            if math.isnan(first[i]) and row["verdict"] in DECIDED:
                 first[i] = look + 1
     return first
 

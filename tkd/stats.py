@@ -9,14 +9,22 @@ widened by the tolerance for a number. With the Student-t interval of the mean a
 1 − 2·alpha:
 
 * **supported**: the whole interval lies inside the region;
-* **contradicted**: the whole interval lies outside it;
-* **inconclusive**: neither, and always with fewer than :data:`MIN_SEEDS` values.
+* **contradicted**: the whole interval lies outside it (a direction claim: the wrong side of 0);
+* **negligible** (a direction claim only): the whole interval lies below the smallest effect
+  worth claiming, ``delta`` (:attr:`Region.delta`), but not below 0 — the effect may be there,
+  but it is too small to be the paper's claim;
+* **inconclusive**: none of these, always with fewer than :data:`MIN_SEEDS` values, and always
+  when every value is the same (no spread to judge by: copied runs, or seeds that are not).
+
+Precedence: contradicted > negligible > supported > inconclusive ("negligible (positive, < δ)"
+when the interval is also above 0). "Not reproduced" means contradicted or negligible.
 
 Each decision has a p-value, the smallest alpha at which the interval makes it, so a table
-can be judged as a family (:mod:`tkd.verdicts`); one row alone uses alpha = 0.025 per
-decision, the 95 % interval. The per-seed standard deviation is never taken below a floor
-(one test image's worth of accuracy): accuracies are quantised, and three equal differences
-must not make a zero-width interval that "decides" anything.
+can be judged as a family (:mod:`tkd.verdicts`): "supported", and "against" — the one-sided
+test of mu >= delta for a direction claim (contradicted or negligible), outside the region
+otherwise. One row alone uses alpha = 0.025 per decision, the 95 % interval. The per-seed
+standard deviation is never taken below a floor (one test image's worth of the quantity;
+:data:`DEFAULT_FLOOR` where none is given): accuracies are quantised.
 """
 from __future__ import annotations
 
@@ -28,15 +36,17 @@ from scipy import stats as st
 
 __all__ = ["VERDICTS", "DIRECTIONS", "SIZES", "MIN_SEEDS", "ALPHA", "POWER", "MAX_SEEDS", "Sample", "Region",
            "Verdict", "sample", "interval", "p_values", "judge", "power", "seeds_needed", "seeds_text",
-           "effect_verdict", "value_verdict", "t_interval"]
+           "effect_verdict", "value_verdict", "t_interval", "AGAINST", "DEFAULT_FLOOR"]
 
-VERDICTS = ("supported", "contradicted", "inconclusive", "not run")
+VERDICTS = ("supported", "contradicted", "negligible", "inconclusive", "not run")
+AGAINST = ("contradicted", "negligible")  # "not reproduced": the verdicts of the "against" decision
 DIRECTIONS = ("supported", "contradicted", "inconclusive")  # the direction part of a sized claim
 SIZES = ("consistent", "smaller", "larger", "undetermined")  # its size part, against the paper's
 MIN_SEEDS = 3  # fewer values are always inconclusive: a 2-seed t-interval is 12.7 standard errors wide
 ALPHA = 0.025  # one row alone: each decision at 2.5 %, i.e. the two-sided 95 % interval
 POWER = 0.8  # seeds are planned for this probability of reaching the decision
 MAX_SEEDS = 100  # beyond this, "> 100"
+DEFAULT_FLOOR = 0.01  # points: one image of a 10,000-image test set, the public functions' default floor
 _NCP_CAP = 60.0  # a noncentrality beyond which power is 0 or 1 to double precision
 
 
@@ -56,6 +66,11 @@ class Sample:
     @property
     def se(self) -> float:
         return self.sd / math.sqrt(self.n)
+
+    @property
+    def constant(self) -> bool:
+        """Every value the same: the spread is unknown, not zero, so nothing is decided."""
+        return self.n >= 2 and self.raw_sd == 0.0
 
 
 def sample(values, floor: float = 0.0, se: float | None = None) -> Sample:
@@ -77,23 +92,29 @@ def sample(values, floor: float = 0.0, se: float | None = None) -> Sample:
 @dataclass(frozen=True)
 class Region:
     """What the paper claims, in claim space: ``low < sign * value < high``. ``band`` is a sized
-    claim's size ± tolerance (claim space, not cut at 0), judged as the *size* part."""
+    claim's size ± tolerance (claim space, not cut at 0), judged as the *size* part. ``delta``:
+    a direction claim's smallest effect worth claiming (claim space, >= 0): below it, "negligible"."""
 
     low: float = 0.0
     high: float = math.inf
     sign: float = 1.0
     band: tuple[float, float] | None = None
     direction: bool = True  # an effect (its direction is judged against 0) or a reported number
+    delta: float = 0.0
 
     @classmethod
-    def effect(cls, direction: str, claimed: tuple[float, float] | None = None, tolerance: float = 0.0) -> "Region":
+    def effect(cls, direction: str, claimed: tuple[float, float] | None = None, tolerance: float = 0.0,
+               delta: float = 0.0) -> "Region":
         """A claimed difference: ``direction`` ">" or "<"; ``claimed`` its size as a signed range
-        (e.g. (-0.90, -0.90) points), widened by ``tolerance``; None for a direction only."""
+        (e.g. (-0.90, -0.90) points), widened by ``tolerance``; None for a direction only, which
+        is "negligible" where the whole interval lies below ``delta``."""
         if direction not in (">", "<"):
             raise ValueError(f"direction {direction!r} must be > or <")
+        if not delta >= 0:
+            raise ValueError(f"the smallest effect worth claiming, delta = {delta}, must be >= 0")
         sign = 1.0 if direction == ">" else -1.0
         if claimed is None:
-            return cls(0.0, math.inf, sign)
+            return cls(0.0, math.inf, sign, delta=delta)
         if any(math.isnan(c) for c in claimed):
             raise ValueError(f"claimed size {claimed} has a NaN")
         a, b = sorted((sign * claimed[0], sign * claimed[1]))
@@ -140,24 +161,37 @@ def t_interval(values, confidence: float = 1 - 2 * ALPHA, floor: float = 0.0) ->
 
 
 def p_values(s: Sample, region: Region) -> tuple[float, float]:
-    """(p of supported, p of contradicted): the smallest alpha at which the interval at 1 − 2·alpha
-    lies inside the region, or outside it."""
+    """(p of supported, p against): the smallest alpha at which the interval at 1 − 2·alpha lies
+    inside the region, or against it — below ``delta`` for a direction claim (the one-sided t-test
+    of mu >= delta), outside the region otherwise. A constant sample decides nothing: (1, 1)."""
     if s.n < 2:
         return math.nan, math.nan
+    if s.constant:
+        return 1.0, 1.0
     m, se = _claim_space(s, region)
     z_low, z_high = (m - region.low) / se, (m - region.high) / se
     above_low, below_high = st.t.sf(z_low, s.df), st.t.cdf(z_high, s.df)  # each small when its side is clear
     p_sup = max(above_low, below_high)
-    p_con = min(st.t.cdf(z_low, s.df), st.t.sf(z_high, s.df))
-    return float(p_sup), float(p_con)
+    if _direction_only(region):
+        p_against = st.t.cdf((m - region.delta) / se, s.df)
+    else:
+        p_against = min(st.t.cdf(z_low, s.df), st.t.sf(z_high, s.df))
+    return float(p_sup), float(p_against)
+
+
+def _direction_only(region: Region) -> bool:
+    return region.direction and region.band is None
 
 
 def judge(lo: float, hi: float, region: Region) -> tuple[str, str, str]:
     """(direction, size, verdict) of an interval against the region. ``direction`` is judged against
-    0 for effects ("" for reported numbers); ``size`` against the band of a sized claim ("" otherwise)."""
+    0 for effects ("" for reported numbers); ``size`` against the band of a sized claim ("" otherwise).
+    Precedence: contradicted > negligible > supported > inconclusive."""
     u_lo, u_hi = sorted((region.sign * lo, region.sign * hi))
     if u_hi < region.low or u_lo > region.high:
         verdict = "contradicted"
+    elif _direction_only(region) and u_hi < region.delta:
+        verdict = "negligible"
     elif region.low < u_lo and u_hi < region.high:
         verdict = "supported"
     else:
@@ -175,15 +209,19 @@ def judge(lo: float, hi: float, region: Region) -> tuple[str, str, str]:
 
 # --------------------------------------------------------------------------- power
 def target(mean: float, region: Region) -> str:
-    """The decision an estimate points to: supported inside the region, contradicted outside."""
+    """The decision an estimate points to: "supported" inside the region, "against" outside it (and,
+    for a direction claim, below ``delta``)."""
     m = region.sign * mean
-    return "supported" if region.low < m < region.high else "contradicted"
+    if _direction_only(region) and m < region.delta:
+        return "against"
+    return "supported" if region.low < m < region.high else "against"
 
 
 def power(mean: float, sd: float, n, region: Region, alpha: float = ALPHA, aim: str | None = None):
-    """The probability that ``n`` seeds reach decision ``aim`` (default: :func:`target`) at level
-    ``alpha``, were ``mean`` and ``sd`` the truth: noncentral t. For "supported" inside a bounded
-    region (two one-sided tests) it is the lower bound P(A) + P(B) − 1, so planned seeds are enough."""
+    """The probability that ``n`` seeds reach decision ``aim`` ("supported" or "against"; default:
+    :func:`target`) at level ``alpha``, were ``mean`` and ``sd`` the truth: noncentral t. For
+    "supported" inside a bounded region (two one-sided tests) it is the lower bound
+    P(A) + P(B) − 1, so planned seeds are enough."""
     aim = aim or target(mean, region)
     n = np.asarray(n, dtype=float)
     df = n - 1
@@ -197,6 +235,8 @@ def power(mean: float, sd: float, n, region: Region, alpha: float = ALPHA, aim: 
         p = st.nct.sf(crit, df, ncp(region.low))
         if math.isfinite(region.high):
             p = p + st.nct.cdf(-crit, df, ncp(region.high)) - 1
+    elif _direction_only(region):
+        p = st.nct.cdf(-crit, df, ncp(region.delta))
     else:
         p = st.nct.cdf(-crit, df, ncp(region.low))
         if math.isfinite(region.high):
@@ -255,20 +295,27 @@ def row_verdict(s: Sample, region: Region, alpha: float = ALPHA, plan: bool = Tr
         return Verdict(s.mean, lo, hi, s.n, "inconclusive", why, direction="inconclusive" if region.direction else "",
                        size="undetermined" if region.band else "", seeds_needed=needed, power_now=now)
     direction, size, verdict = judge(lo, hi, region)
-    why = {"supported": "the interval lies inside the claimed region",
-           "contradicted": "the interval lies outside the claimed region",
-           "inconclusive": "the interval is too wide to decide"}[verdict]
-    return Verdict(s.mean, lo, hi, s.n, verdict, why, direction, size, needed, now)
+    if s.constant:
+        return Verdict(s.mean, lo, hi, s.n, "inconclusive", CONSTANT_WHY.format(n=s.n), direction, size, needed, now)
+    return Verdict(s.mean, lo, hi, s.n, verdict, WHY[verdict], direction, size, needed, now)
+
+
+WHY = {"supported": "the interval lies inside the claimed region",
+       "contradicted": "the interval lies outside the claimed region",
+       "negligible": "the interval lies below the smallest effect worth claiming",
+       "inconclusive": "the interval is too wide to decide"}
+CONSTANT_WHY = "all {n} values are identical: no spread to judge by (are the seeds really different runs?)"
 
 
 def effect_verdict(diffs, direction: str, claimed: tuple[float, float] | None = None, tolerance: float = 0.0,
-                   floor: float = 0.0, plan: bool = True, se: float | None = None) -> Verdict:
+                   floor: float = DEFAULT_FLOOR, plan: bool = True, se: float | None = None,
+                   delta: float = 0.0) -> Verdict:
     """A claimed difference (subject − reference, paired by seed) judged on its own (95 %)."""
-    return row_verdict(sample(diffs, floor, se), Region.effect(direction, claimed, tolerance), plan=plan)
+    return row_verdict(sample(diffs, floor, se), Region.effect(direction, claimed, tolerance, delta), plan=plan)
 
 
 def value_verdict(values, reported: float, upper: float = math.nan, tolerance: float = 0.0,
-                  floor: float = 0.0, plan: bool = True, se: float | None = None) -> Verdict:
+                  floor: float = DEFAULT_FLOOR, plan: bool = True, se: float | None = None) -> Verdict:
     """A reported absolute number (or range) against our per-seed values, on its own (95 %):
     supported when the whole interval lies within ``tolerance`` of it, contradicted when none does."""
     return row_verdict(sample(values, floor, se), Region.value(reported, upper, tolerance), plan=plan)

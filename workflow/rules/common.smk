@@ -21,6 +21,8 @@ DATA = f"{RESULTS}/{layout.DATA}"
 TRAIN_LOG = f"{RESULTS}/{layout.TRAIN_LOG}"
 TRAIN_BENCHMARK = f"{RESULTS}/{layout.TRAIN_BENCHMARK}"
 FIGURES = f"{SUMMARY}/paper/figures/{{dataset}}/{{arch}}"
+# how the claims are judged (tolerance, fdr, delta, boundary): params of the rules that judge them
+JUDGING = {k: v for k, v in config["paper"].items() if k not in ("reported", "claims")}
 
 SEQUENTIAL = grid.sequential(config)  # seeds in waves (tkd.sequential), judged after each by a checkpoint
 RUNS = grid.runs(config, wave=1)  # the first wave: in the fixed design, every run

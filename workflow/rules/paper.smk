@@ -28,8 +28,7 @@ rule paper_tables:
                       labels={"table": "the paper's claims", "format": "CSV"}),
         comparison=f"{SUMMARY}/paper/comparison.csv",
     params:
-        tolerance=config["paper"]["tolerance"],
-        fdr=config["paper"]["fdr"],
+        paper=JUDGING,
         looks=grid.looks(config),
         possible=len(ALL_RUNS),
     log:

@@ -20,8 +20,7 @@ checkpoint wave:
         tables=lambda w: get_tables_params(runs_through(int(w.wave))),
         next_wave=lambda w: grid.wave_runs(config, int(w.wave) + 1),
         looks=grid.looks(config),
-        tolerance=config["paper"]["tolerance"],
-        fdr=config["paper"]["fdr"],
+        paper=JUDGING,
     log:
         f"{RESULTS}/logs/waves/wave{{wave}}.log",
     wildcard_constraints:

@@ -1,8 +1,6 @@
 # tkd: the grid of Yang et al. (AAAI 2019) as one DAG. See README.md.
 # Only file wiring lives here and in workflow/rules/; the logic is in the tkd package.
 # Nothing on this parse path imports torch: a dry-run of the paper grid stays cheap.
-import sys
-
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -11,8 +9,7 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
-sys.path.insert(0, workflow.basedir)  # tkd's torch-free modules (config, grid, layout, spec), also under --sdm conda
+validate(config, "tkd/schemas/config.schema.yaml")  # in the package: tkd status, tables and plan read it too
 
 
 include: "workflow/rules/common.smk"

@@ -57,7 +57,7 @@ def test_the_config_knows_the_architectures_from_the_registry_alone():
     from tkd.config import check, load
     from tkd.errors import SpecError
 
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "tkd/schemas/config.schema.yaml").read_text())
     assert "enum" not in schema["$defs"]["arch_name"]
     config = load([])
     config["grid"][0]["archs"] = ["resnet57_cifar"]

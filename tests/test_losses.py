@@ -143,7 +143,7 @@ def test_the_registry_is_the_one_list_of_losses_and_parameters():
 
     from helpers import REPO
 
-    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["$defs"]["method"]
+    schema = yaml.safe_load((REPO / "tkd/schemas/config.schema.yaml").read_text())["$defs"]["method"]
     assert set(schema["properties"]["loss"]["enum"]) == set(losses.PATRIARCH_LOSSES)
     params = {p for name in losses.PATRIARCH_LOSSES for p in losses.loss_params(name)}
     student = {"lam", "temperature", "student_init"}

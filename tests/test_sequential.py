@@ -197,9 +197,11 @@ def test_a_dry_run_shows_the_first_wave_and_its_checkpoint(tmp_path):
 
 @pytest.mark.slow
 def test_the_sequential_demo_stops_adding_seeds_where_the_claims_are_decided(tmp_path):
-    """The README's sequential demo as a user runs it: waves until every claim about its patriarchs
-    is decided, each wave only for the chains an undecided row needs; tables, status and the waves'
-    files say what happened."""
+    """The README's sequential demo as a user runs it. What the design guarantees, whichever CPU's
+    kernels shaped the runs (not which wave decided what): the grid stops at the first wave where
+    no undecided row has a chain with more waves, or at the last wave; each wave runs only the chains
+    its undecided rows need; fewer trainings than the fixed design at the most seeds; and the
+    tables and status agree with the waves' files."""
     import json
 
     from helpers import snakemake, tkd
@@ -209,16 +211,23 @@ def test_the_sequential_demo_stops_adding_seeds_where_the_claims_are_decided(tmp
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     waves = [json.loads(p.read_text()) for p in sorted((results / "summary" / "waves").glob("wave*.json"),
                                                        key=lambda p: int(p.stem[4:]))]
-    assert waves[-1]["stop"] and all(not w["stop"] for w in waves[:-1])
+    assert waves[-1]["stop"] and all(not w["stop"] for w in waves[:-1]) and 1 <= len(waves) <= 4
+    for w in waves[:-1]:
+        assert w["undecided"] > 0 and w["next_runs"], "a wave was added only while a row was undecided"
+        assert {tuple(r[k] for k in ("dataset", "arch", "method")) for r in w["next_runs"]} <= \
+            {tuple(c) for c in w["chains"]}, "each wave runs only the chains an undecided row needs"
+    assert len(waves) == 4 or waves[-1]["undecided"] == 0 or not waves[-1]["chains"]
     runs = pd.read_csv(results / "summary" / "runs.csv")
-    seeds = runs.groupby("method").seed.nunique()
-    assert seeds["ls"] == 3, "no claim about patriarchs needs label smoothing: it stops after the first wave"
-    assert all(["synthetic", "resnet8_tiny_cifar", "ls"] not in w["chains"] for w in waves)
+    assert runs.groupby("method").seed.nunique()["ls"] == 3, "no claim about patriarchs needs label smoothing"
+    assert len(runs) == waves[-1]["runs_so_far"], "the last wave judged every run the grid made"
     assert len(runs) < 3 * 6, "fewer trainings than the fixed design at the most seeds"
     claims = pd.read_csv(results / "summary" / "paper" / "claims.csv")
     c1 = claims[claims.claim == "C1"]
-    assert (c1.verdict == "supported").all() and c1.wave.notna().all(), c1[["metric", "verdict", "wave"]]
-    assert len(waves) == int(c1.wave.max()) < 4, "the grid stopped once every claim it can test was decided"
+    decided = c1.verdict.isin(["supported", "contradicted", "negligible"])
+    assert (c1.wave.notna() == decided).all(), c1[["metric", "verdict", "wave"]]
+    assert c1.wave.max() <= len(waves) if decided.any() else True
+    wave_table = pd.read_csv(results / "summary" / "waves" / f"claims_wave{len(waves)}.csv")
+    assert (wave_table.verdict.to_numpy() == claims.verdict.to_numpy()).all(), "the tables render the last wave"
     md = " ".join((results / "summary" / "paper" / "tables.md").read_text().split())
     assert "Seeds on demand" in md and f"stopped after wave {len(waves)}, having run {len(runs)} of the 18" in md
     status = tkd("status", *SEQUENTIAL_DEMO, "--results", str(results))

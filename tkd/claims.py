@@ -78,11 +78,11 @@ GENERATIONS = ("0", "student", "best", "ensemble")
 
 def load_claims(path: str | Path | None = None) -> pd.DataFrame:
     """The claims; the packaged ``claims.csv`` unless ``path`` is given. Checked as data."""
-    source = Path(path) if path else resources.files("tkd") / "claims.csv"
-    if not source.is_file():
-        raise SpecError(f"claims file {str(source)!r} does not exist")
-    with source.open() as f:
-        df = pd.read_csv(f, dtype=str, keep_default_na=False)
+    from .config import data_file
+    from .files import read_csv
+
+    source = data_file(str(path)) if path else Path(str(resources.files("tkd") / "claims.csv"))
+    df = read_csv(source, what="claims file", dtype=str, keep_default_na=False)
     missing = [c for c in CLAIM_COLUMNS if c not in df.columns]
     if missing:
         raise SpecError(f"{source}: column {missing[0]!r} is missing; expected {CLAIM_COLUMNS}")

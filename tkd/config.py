@@ -1,17 +1,19 @@
 """The workflow's config outside Snakemake: load, validate and cross-check it.
 
-The Snakefile validates ``config.yaml`` against ``workflow/schemas/config.schema.yaml`` and
+The Snakefile validates ``config.yaml`` against ``tkd/schemas/config.schema.yaml`` and
 then calls :func:`check`; the commands that read a results folder (``tkd status``,
 ``tkd tables``, ``tkd slurm-check``) call :func:`load`, which does both, the same way.
 """
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from .errors import SpecError
 
-REPO = Path(__file__).resolve().parent.parent
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+PACKAGE = Path(str(resources.files("tkd")))
+SCHEMA = PACKAGE / "schemas" / "config.schema.yaml"  # package data: the commands work from an installed wheel
+DEFAULT = PACKAGE / "config.yaml"  # the repository's config.yaml is a link to it
 BASE = "config.yaml"  # the Snakefile's `configfile:`, which every --configfile is laid over
 
 
@@ -24,8 +26,17 @@ def merge(base: dict, over: dict) -> dict:
 
 def base_config() -> Path:
     """The config the Snakefile starts from: ./config.yaml where one is (Snakemake reads it from the
-    working directory), else the repository's."""
-    return Path(BASE) if Path(BASE).is_file() else REPO / BASE
+    working directory), else the packaged one (the repository's)."""
+    return Path(BASE) if Path(BASE).is_file() else DEFAULT
+
+
+def data_file(path: str) -> Path:
+    """A data file the config names (paper.claims, paper.reported): as given where it exists, else
+    the packaged one that the default ``tkd/...`` path names (from an installed wheel)."""
+    given = Path(path)
+    if given.is_file() or given.is_absolute() or given.parts[:1] != ("tkd",):
+        return given
+    return PACKAGE.joinpath(*given.parts[1:])
 
 
 def load(configfiles: list[str], base: bool = True) -> dict:

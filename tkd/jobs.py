@@ -201,3 +201,12 @@ def transfer(smk) -> None:
         rows = probe_chain(smk.wildcards.arch, smk.input.models, smk.params.generations, smk.params.source,
                            smk.params.target, smk.params.c, smk.params.device, smk.threads)
         write_text(smk.output[0], pd.DataFrame(rows).to_csv(index=False))
+
+
+JOBS = {f.__name__: f for f in (synthetic_data, data, train, evaluate, aggregate, wave, paper_tables, paper_figures,
+                                compute_figure, transfer)}
+
+
+def run(smk) -> None:
+    """The job of the rule ``smk.rule`` (workflow/scripts/job.py runs every rule through here)."""
+    JOBS[smk.rule](smk)

@@ -29,12 +29,12 @@ BEST, BEST_ON_TEST = "best", "best on test"
 
 def load_reported(path: str | Path | None = None) -> pd.DataFrame:
     """The reported numbers; the packaged ``reported.csv`` unless ``path`` is given."""
-    source = Path(path) if path else resources.files("tkd") / "reported.csv"
-    if not source.is_file():
-        raise SpecError(f"reported numbers {str(source)!r} does not exist")
-    with source.open() as f:
-        df = pd.read_csv(f, dtype={"generation": str, "arch": str}, keep_default_na=False,
-                         na_values={"value": [""], "upper": [""]})
+    from .config import data_file
+    from .files import read_csv
+
+    source = data_file(str(path)) if path else Path(str(resources.files("tkd") / "reported.csv"))
+    df = read_csv(source, what="reported numbers", dtype={"generation": str, "arch": str}, keep_default_na=False,
+                  na_values={"value": [""], "upper": [""]})
     missing = [c for c in REPORTED_COLUMNS if c not in df.columns]
     if missing:
         raise SpecError(f"{source}: column {missing[0]!r} is missing; expected {REPORTED_COLUMNS}")

@@ -24,4 +24,4 @@ rule aggregate:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/aggregate.py"
+        "../scripts/job.py"

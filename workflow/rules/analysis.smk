@@ -24,4 +24,4 @@ rule transfer:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/transfer.py"
+        "../scripts/job.py"

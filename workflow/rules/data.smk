@@ -22,7 +22,7 @@ rule synthetic_data:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/synthetic_data.py"
+        "../scripts/job.py"
 
 
 rule data:
@@ -41,4 +41,4 @@ rule data:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/data.py"
+        "../scripts/job.py"

@@ -23,4 +23,4 @@ rule evaluate:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/evaluate.py"
+        "../scripts/job.py"

@@ -36,7 +36,7 @@ rule paper_tables:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/paper_tables.py"
+        "../scripts/job.py"
 
 
 rule paper_figures:
@@ -61,7 +61,7 @@ rule paper_figures:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/paper_figures.py"
+        "../scripts/job.py"
 
 
 rule compute_figure:
@@ -77,7 +77,7 @@ rule compute_figure:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/compute_figure.py"
+        "../scripts/job.py"
 
 
 rule report:

@@ -28,4 +28,4 @@ rule train:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/train.py"
+        "../scripts/job.py"

@@ -28,4 +28,4 @@ checkpoint wave:
     conda:
         "../../envs/tkd.yaml"
     script:
-        "../scripts/wave.py"
+        "../scripts/job.py"

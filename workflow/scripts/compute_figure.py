@@ -1,8 +1,0 @@
-# Snakemake script: the logic is tkd.jobs.compute_figure (importable and unit-tested).
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1]))  # noqa: F821  the repo, for --sdm conda
-from tkd.jobs import compute_figure  # noqa: E402
-
-compute_figure(snakemake)  # noqa: F821 (injected by Snakemake)

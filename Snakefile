@@ -33,5 +33,9 @@ rule all:
     default_target: True
 
 
+onstart:
+    record_launch()
+
+
 onsuccess:
     print_summary()

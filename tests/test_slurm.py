@@ -201,3 +201,41 @@ def test_status_tells_a_live_slurm_run_from_an_interrupted_and_a_deleted_one(tmp
     shutil.rmtree(results / "synthetic/resnet8_tiny_cifar/ce/seed0/gen0")
     assert train_log.is_file()
     assert "1 pending" in status() and "0 interrupted" in status()
+
+
+def test_status_sees_only_this_folders_jobs_not_a_second_folders_or_another_users(tmp_path):
+    """Three held SLURM jobs carry the train comment of one run of the demo grid: one submitted by
+    this user from the directory the results folder was launched from (this folder's: queued),
+    one from another directory (a second results folder launched elsewhere) and one submitted as
+    another user (a lab-mate's run of the same grid): those two leave the run pending."""
+    from test_status import fake_results, run
+
+    from tkd.status import record_launch, run_states, slurm_comment
+
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir()
+    elsewhere.mkdir()
+    config, _ = fake_results(here, done=[])
+    target = run("ce", 0, 0)
+    os.chdir(here)
+    try:
+        record_launch(config["results"])
+    finally:
+        os.chdir(REPO)
+    comment = slurm_comment(target)
+
+    def submit(*extra):
+        out = subprocess.run(["sbatch", "--parsable", "--hold", "--comment", comment, *extra, "--wrap", "sleep 60"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip().split(";")[0]
+
+    jobs = [submit("--chdir", str(elsewhere)), submit("--chdir", str(here), "--uid", "nobody")]  # the user: --me
+    try:
+        states = {tuple(r.values()): state for r, state, _ in run_states(config)}
+        assert states[tuple(target.values())] == "pending", "another folder's and another user's jobs are not ours"
+        jobs.append(submit("--chdir", str(here)))
+        states = {tuple(r.values()): state for r, state, _ in run_states(config)}
+        assert states.pop(tuple(target.values())) == "queued" and set(states.values()) == {"pending"}
+    finally:
+        subprocess.run(["scancel", *jobs], capture_output=True)

@@ -35,6 +35,7 @@ SUMMARY = "summary"
 PARTIAL = "summary/partial"
 # a sequential grid's decision after each wave, and its claims table then (tkd.sequential)
 WAVE = "summary/waves/wave{wave}.json"
+LAUNCHED = "logs/launched_from.txt"  # the directories snakemake ran from: tkd status knows its SLURM jobs by them
 WAVE_CLAIMS = "summary/waves/claims_wave{wave}.csv"
 
 

@@ -25,22 +25,47 @@ from .runstate import state_of
 STATES = ("done", "running", "queued", "interrupted", "failed", "pending")
 
 
-def slurm_jobs() -> dict[str, tuple[str, str]] | None:
-    """The SLURM jobs squeue lists (id -> (state, comment)), or None where there is no SLURM. The
-    SLURM executor plugin comments each job ``rule_<rule>_wildcards_<values>``."""
+def slurm_jobs(workdirs: set[str] | None = None) -> dict[str, tuple[str, str]] | None:
+    """This user's SLURM jobs (``squeue --me``: id -> (state, comment)), or None where there is no
+    SLURM. The SLURM executor plugin comments each job ``rule_<rule>_wildcards_<values>`` and submits
+    it from the directory snakemake runs in; a job submitted from elsewhere (``workdirs``: the
+    directories this results folder was launched from) keeps its state, but not its comment, so it
+    is never taken for one of this folder's runs."""
     if not shutil.which("squeue"):
         return None
     try:
-        out = subprocess.run(["squeue", "-h", "-o", "%i|%T|%k"], capture_output=True, text=True, timeout=20)
+        out = subprocess.run(["squeue", "--me", "-h", "-o", "%i|%T|%Z|%k"], capture_output=True, text=True,
+                             timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
         return None
     jobs = {}
     for line in out.stdout.splitlines():
-        job, state, comment = (line.split("|", 2) + ["", ""])[:3]
-        jobs[job.strip()] = (state.strip(), comment.strip())
+        job, state, workdir, comment = (line.split("|", 3) + ["", "", ""])[:4]
+        ours = workdirs is not None and str(Path(workdir.strip()).resolve()) in workdirs
+        jobs[job.strip()] = (state.strip(), comment.strip() if ours else "")
     return jobs
+
+
+def launched_from(results: Path) -> set[str]:
+    """The directories snakemake ran this results folder's workflow from (the Snakefile's onstart)."""
+    path = results / layout.LAUNCHED
+    lines = path.read_text().splitlines() if path.is_file() else []
+    return {str(Path(line).resolve()) for line in lines if line.strip()}
+
+
+def record_launch(results: str | Path) -> None:
+    """Remember the directory snakemake runs from, for :func:`slurm_jobs` (atomic; each directory once)."""
+    import os
+
+    from .files import write_text
+
+    path = Path(results) / layout.LAUNCHED
+    known = path.read_text().splitlines() if path.is_file() else []
+    here = str(Path(os.getcwd()).resolve())
+    if here not in known:
+        write_text(path, "\n".join(known + [here]) + "\n")
 
 
 def slurm_comment(run: dict) -> str:
@@ -105,14 +130,19 @@ def waves_report(config: dict) -> list[str]:
     return lines
 
 
+def run_states(config: dict) -> list[tuple[dict, str, str]]:
+    """(run, state, detail) of every run the grid asks for so far."""
+    results = Path(config["results"])
+    jobs = slurm_jobs(launched_from(results))
+    by_comment = {comment: (job, state) for job, (state, comment) in (jobs or {}).items() if comment}
+    return [(run, *run_state(results, run, jobs, by_comment)) for run in planned_runs(config)]
+
+
 def status(config: dict) -> tuple[pd.DataFrame, list[dict]]:
     """The per-cell table and the failed runs (with their errors)."""
     results = Path(config["results"])
-    jobs = slurm_jobs()
-    by_comment = {comment: (job, state) for job, (state, comment) in (jobs or {}).items()}
     rows, failed = [], []
-    for run in planned_runs(config):
-        state, detail = run_state(results, run, jobs, by_comment)
+    for run, state, detail in run_states(config):
         gpus = config["archs"][run["arch"]]["resources"]["gpu"]
         hours = _hours(results, run) if state == "done" else math.nan
         rows.append(dict(run, state=state, hours=hours, gpu_hours=hours * gpus if gpus else 0.0, gpus=gpus))

@@ -208,6 +208,13 @@ def get_train_spec(w):
     return run_spec(config, dict(w), get_data_source(w.dataset)["path"])
 
 
+def record_launch():
+    """Where this workflow runs from: tkd status knows this results folder's SLURM jobs by it."""
+    from tkd.status import record_launch as record  # pandas: at the start of a run, never at parse time
+
+    record(RESULTS)
+
+
 def print_summary():
     """At the end of a run: the per-method table and the claims table."""
     path = f"{SUMMARY}/summary.md"

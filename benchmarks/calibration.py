@@ -120,11 +120,12 @@ def sequential_rows(config, claims, n, waves):
     the fixed verdict re-run at every look, the fixed design at the most seeds), its power, and the
     training runs the waves made against the fixed design's at the most seeds."""
     from tkd import grid
+    from tkd.waves import looks as cell_looks
     from tkd.sequential import designs, judge, samples_by_look, trainings
     from tkd.verdicts import judge_table
 
     seq = dict(config, grid=[dict(b, seeds=dict(waves)) for b in config["grid"]])
-    cells = designs(grid.looks(seq))
+    cells = designs(cell_looks(seq))
     looks = len(next(iter(cells.values())).looks)
     gens = {(b["dataset"], a): b["generations"] + 1 for b in seq["grid"] for a in b["archs"]}
     fixed_runs = len(grid.runs(seq))  # the fixed design at the most seeds

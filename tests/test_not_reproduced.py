@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as st
 
 from helpers import paper_config, tkd
-from tkd import grid, simulate
+from tkd import grid, simulate, waves
 from tkd.claims import Criteria, claims_table, load_claims
 from tkd.errors import SpecError
 from tkd.runs_table import check
@@ -126,7 +126,7 @@ def test_waves_on_null_grids_decide_most_direction_rows_and_support_none(config,
     """Nothing holds, waves at 4/6/8/10 seeds: >= 40 % of direction rows decided (not reproduced) by
     the last look, and 'supported' nowhere beyond the error rate."""
     seq = dict(config, grid=[dict(b, seeds={"start": 4, "step": 2, "max": 10}) for b in config["grid"]])
-    cells = designs(grid.looks(seq))
+    cells = designs(waves.looks(seq))
     rng = np.random.default_rng(9)
     shares, any_supported = [], []
     for _ in range(5):
@@ -190,7 +190,7 @@ def test_an_unknown_method_is_named():
 def test_seeds_in_their_own_order_whatever_their_numbers(tmp_path, config, claims):
     """Seeds 100..109 judged as waves are seeds 0..9: the same table (the judge ranks each cell's seeds)."""
     seq = dict(config, grid=[dict(b, seeds={"start": 4, "step": 2, "max": 10}) for b in config["grid"]])
-    cells = designs(grid.looks(seq))
+    cells = designs(waves.looks(seq))
     runs = simulate.grid_runs(seq, simulate.flat(72.0), simulate.REGIMES["realistic"], np.random.default_rng(2))
     table, _, _ = judge(runs, None, None, claims, Criteria(), cells, 4, plan=False)
     shifted, _, _ = judge(runs.assign(seed=runs.seed + 100), None, None, claims, Criteria(), cells, 4, plan=False)

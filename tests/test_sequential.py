@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as st
 
 from helpers import paper_config
-from tkd import grid, simulate
+from tkd import grid, simulate, waves
 from tkd.claims import Criteria, claims_table, load_claims
 from tkd.sequential import Design, designs, judge, samples_by_look
 
@@ -77,7 +77,7 @@ def test_waves_of_a_block():
     assert grid.waves(seeds) == 4 and grid.waves([0, 1, 2]) == 1 and grid.wave_seeds([4, 7]) == [4, 7]
     config = paper_config()
     config["grid"][0]["seeds"] = seeds
-    assert grid.looks(config)["cifar100/resnet56_cifar"] == [3, 5, 7, 8]
+    assert waves.looks(config)[waves.Cell("cifar100", "resnet56_cifar")] == (3, 5, 7, 8)
     more = grid.wave_runs(config, 2, [("cifar100", "resnet56_cifar", "tsd-0.6")])
     assert {(r["method"], r["seed"]) for r in more} == {("tsd-0.6", 3), ("tsd-0.6", 4)} and len(more) == 2 * 6
 
@@ -90,7 +90,7 @@ def sequential_config():
 
 
 def looks_of(config):
-    return designs(grid.looks(config))
+    return designs(waves.looks(config))
 
 
 def adaptive(config, runs, claims):

@@ -55,12 +55,6 @@ def runs(config: dict, wave: int | None = None) -> list[dict]:
     return out
 
 
-def looks(config: dict) -> dict[str, list[int]]:
-    """Per cell ("dataset/arch"): how many seeds it has after each wave (one look: fixed)."""
-    return {f"{b['dataset']}/{arch}": [len(wave_seeds(b["seeds"], w)) for w in range(1, waves(b["seeds"]) + 1)]
-            for b in config["grid"] if block_on(config, b) for arch in b["archs"]}
-
-
 def wave_runs(config: dict, wave: int, chains_: list[tuple] | None = None) -> list[dict]:
     """The runs wave ``wave`` adds, to the chains (dataset, arch, method) listed (None: to all)."""
     want = None if chains_ is None else set(map(tuple, chains_))

@@ -165,10 +165,12 @@ def paper_tables(smk) -> None:
         runs = read_csv(smk.input.runs, what="runs table")
         ens = read_csv(smk.input.ensembles, what="ensembles table")
         transfer = read_csv(smk.input.transfer, what="transfer table")
-        waves = dict(looks=smk.params.looks, through=len(smk.input.waves), possible=smk.params.possible) \
-            if smk.input.waves else None
+        waves, judged = None, None
+        if smk.input.judged:  # seeds in waves: the last checkpoint's table is the paper's
+            waves = dict(through=len(smk.input.waves), possible=smk.params.possible)
+            judged = read_csv(smk.input.judged[0], what="claims table", dtype={"seeds_needed": str})
         write_tables(runs, ens, transfer, dict(smk.output.items()), smk.input.reported, smk.input.claims,
-                     smk.params.paper, waves=waves)
+                     smk.params.paper, waves=waves, judged=judged)
 
 
 def paper_figures(smk) -> None:

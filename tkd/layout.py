@@ -63,12 +63,3 @@ def figure_files(folder: str | Path, names=tuple(CELL_FIGURES)) -> dict[str, str
 
 def resume_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / RESUME_STATE
-
-
-def wave_files(results: str | Path) -> list[Path]:
-    """The decisions of the waves judged so far, in order."""
-    found, wave = [], 1
-    while (Path(results) / WAVE.format(wave=wave)).is_file():
-        found.append(Path(results) / WAVE.format(wave=wave))
-        wave += 1
-    return found

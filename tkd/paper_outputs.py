@@ -11,18 +11,24 @@ import pandas as pd
 from .claims import Criteria, claims_table, load_claims, summary_text
 from .files import write_text
 from .paper import compare, generation_tables, load_reported, render
+from .verdicts import Family
 
 
 def write_tables(runs: pd.DataFrame, ensembles: pd.DataFrame, transfer: pd.DataFrame, outputs: dict,
                  reported: str, claims: str, paper: dict, partial: dict | None = None,
-                 waves: dict | None = None) -> pd.DataFrame:
+                 waves: dict | None = None, judged: pd.DataFrame | None = None) -> pd.DataFrame:
     """Write ``outputs`` (md, tex, html, claims, comparison: paths) and return the claims table,
     judged as a family by the config's ``paper`` section (:class:`~tkd.claims.Criteria`). ``partial``: {"done": n, "total": N} marks every page as
-    covering only finished runs. ``waves``: a sequential grid's {looks, through, possible}: the
-    claims are judged group-sequentially through wave ``through`` (:mod:`tkd.sequential`)."""
+    covering only finished runs. ``waves``: a sequential grid's {through, possible} (and ``looks``
+    where the claims are judged here): the claims are judged group-sequentially through wave
+    ``through`` (:mod:`tkd.sequential`), or ``judged`` is the table its last checkpoint wrote."""
     reported, criteria, tolerance = load_reported(reported), Criteria.of(paper), paper["tolerance"]
     family: list = []
-    if waves:
+    if judged is not None:
+        claims_df = judged
+        family.append(Family.of_table(judged, criteria.fdr))
+        waves = dict(waves, trainings=len(runs), saved=1 - len(runs) / waves["possible"])
+    elif waves:
         from .sequential import designs, judge
 
         claims_df, fam, _ = judge(runs, ensembles, transfer, load_claims(claims), criteria,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import grid, simulate
+from . import grid, simulate, waves
 from .claims import load_claims, rows_of
 from .stats import seeds_text
 
@@ -86,7 +86,7 @@ def simulate_waves(config: dict, simulations: int, scenario: str, rng_seed: int 
     from .verdicts import DECIDED
 
     seq = sequential_config(config)
-    cells = designs(grid.looks(seq), config["paper"]["boundary"])
+    cells = designs(waves.looks(seq), config["paper"]["boundary"])
     if scenario == "the paper holds":
         truth, confidence = simulate.paper_holds(config["methods"], config["plan"]["effect"], 1.72,
                                                  config["plan"]["confidence_effect"])
@@ -106,7 +106,8 @@ def simulate_waves(config: dict, simulations: int, scenario: str, rng_seed: int 
             rows, tested = looked[0], table.n.gt(0).tolist()
         decided.append(table.wave.to_numpy(float))
         fixed.append(at_most.verdict.isin(DECIDED).to_numpy())
-        made.append(trainings(rows, [w if ran else None for w, ran in zip(table.wave, tested)], cells, gens))
+        stop = np.fmin(table.wave.to_numpy(float), table.futile.to_numpy(float))  # decided, or futile
+        made.append(trainings(rows, [w if ran else None for w, ran in zip(stop, tested)], cells, gens))
     for row, ran in zip(rows, tested):
         row["simulated"] = ran
     return Simulated(rows, tested, np.array(decided), np.array(fixed), made, cells)

@@ -38,7 +38,7 @@ import pandas as pd
 from scipy import stats as st
 from scipy.special import logsumexp
 
-from .stats import MIN_SEEDS, Region, Sample, p_values
+from .stats import MIN_SEEDS, Region, Sample, p_values, power
 from .verdicts import Track
 
 __all__ = ["Design", "SequentialTrack", "designs", "evidence", "samples_by_look", "judge", "SHAPES"]
@@ -129,9 +129,13 @@ def _null_maxima(looks: tuple[int, ...], shape: float, paths: int = PATHS) -> np
 
 
 # --------------------------------------------------------------------------- the grid's waves
-def designs(looks: dict[str, list[int]], shape: float = 0.0) -> dict[tuple[str, str], Design]:
-    """The design of every cell, from :func:`tkd.grid.looks` ("dataset/arch" -> seeds per wave)."""
-    return {tuple(cell.split("/")): Design(tuple(n), shape) for cell, n in looks.items()}
+def designs(looks, shape: float = 0.0) -> dict[tuple[str, str], Design]:
+    """The design of every cell: ``looks`` is :func:`tkd.waves.looks` (cell -> seeds per wave) or its
+    records (:func:`tkd.waves.looks_param`, as a rule's params hold it)."""
+    from .waves import from_param
+
+    cells = from_param(looks) if isinstance(looks, list) else looks
+    return {cell: Design(tuple(n), shape) for cell, n in cells.items()}
 
 
 # --------------------------------------------------------------------------- judging after a wave
@@ -225,10 +229,37 @@ def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteri
     decided_at = _decided_at(tracks_at, per_look, regions, criteria.fdr)
     table, family = finish_table(base, per_look[-1], regions, criteria.fdr, plan, tracks_at(through - 1))
     table["wave"] = decided_at
-    undecided = table.verdict.eq("inconclusive") & table.n.gt(0)
+    table["futile"] = _futile_at(by_row, regions, decided_at, cells, cell_designs, criteria)
+    undecided = table.verdict.eq("inconclusive") & table.n.gt(0) & table.futile.isna()
     needs = sorted({(d, a, m) for (d, a), row, open_, k in zip(cells, base, undecided, looks)
                     if open_ and through < k for m in row.get("needs", [])})
     return table, family, needs
+
+
+def _futile_at(by_row, regions, decided_at, cells, cell_designs, criteria) -> list[float]:
+    """The first wave after which an undecided row stops asking for seeds: the chance, were its
+    estimate and spread the truth, that the design's most seeds reach either decision at one row's
+    own level is below ``criteria.futility`` (stochastic curtailment; NaN: never). It changes no
+    verdict: the row stays inconclusive, and is judged on whatever seeds its chains still get."""
+    out = [math.nan] * len(by_row)
+    if not criteria.futility:
+        return out
+    for i, (samples, region, cell) in enumerate(zip(by_row, regions, cells)):
+        design = cell_designs.get(cell)
+        if design is None:
+            continue
+        alpha = design.nominal(criteria.fdr / 2, len(design.looks) - 1)
+        for look, s in enumerate(samples[: len(design.looks) - 1]):
+            if not math.isnan(decided_at[i]) and decided_at[i] <= look + 1:
+                break
+            if s is None or s.n < MIN_SEEDS or s.constant:
+                continue
+            chance = max(float(power(s.mean, s.sd, design.looks[-1], region, alpha, aim))
+                         for aim in ("supported", "against"))
+            if chance < criteria.futility:
+                out[i] = look + 1
+                break
+    return out
 
 
 def _decided_at(tracks_at, per_look, regions, fdr: float) -> list[float]:
@@ -250,7 +281,7 @@ def trainings(rows: list[dict], decided_at, cell_designs: dict[tuple[str, str], 
     any tested row that needs it is undecided (``decided_at``: each row's wave, NaN undecided;
     None for a row that cannot be tested). ``generations``: runs per seed of each cell."""
     last: dict[tuple, int] = {}
-    for row, wave in zip(rows, decided_at):
+    for row, wave in zip(rows, decided_at):  # wave: the decision's, or where the row stopped as futile
         cell = (row["dataset"], row["arch"])
         if wave is None or cell not in cell_designs or not row.get("needs"):
             continue

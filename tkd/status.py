@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import grid, layout
+from . import grid, layout, waves
 from .runstate import state_of
 
 STATES = ("done", "running", "queued", "interrupted", "failed", "pending")
@@ -99,29 +99,19 @@ def _hours(results: Path, run: dict) -> float:
 
 
 def planned_runs(config: dict) -> list[dict]:
-    """The runs the grid has asked for so far: all of them in the fixed design; in waves, the first
-    wave and each one a judged wave asked for."""
-    if not grid.sequential(config):
-        return grid.runs(config)
-    from .files import read_json
-
-    runs = grid.runs(config, wave=1)
-    for path in layout.wave_files(config["results"]):
-        runs += read_json(path, "wave decision")["next_runs"]
-    return runs
+    """The runs the grid has asked for so far (:meth:`tkd.waves.Waves.asked`)."""
+    return waves.from_files(config).asked()
 
 
 def waves_report(config: dict) -> list[str]:
     """Lines on a sequential grid's waves: which was judged last, what it decided, what comes next."""
-    if not grid.sequential(config):
+    w = waves.from_files(config)
+    if not w.sequential:
         return []
-    from .files import read_json
-
-    files = layout.wave_files(config["results"])
-    most = max(grid.waves(b["seeds"]) for b in config["grid"] if grid.block_on(config, b))
-    if not files:
+    judged, most = w.judged(), w.most
+    if not judged:
         return [f"seeds on demand: wave 1 of at most {most} running (no wave judged yet)"]
-    last = read_json(files[-1], "wave decision")
+    last = judged[-1]
     lines = [f"seeds on demand: wave {last['wave']} of at most {most} judged: {last['decided']} claim rows decided, "
              f"{last['undecided']} undecided; "
              + ("stopped" if last["stop"] else f"wave {last['wave'] + 1} runs {len(last['next_runs'])} trainings "

@@ -5,7 +5,7 @@
 # ======================================================================================
 import os
 
-from tkd import grid, layout
+from tkd import grid, layout, waves
 from tkd.config import check as check_config
 from tkd.spec import run_spec
 
@@ -58,20 +58,9 @@ def read_wave(wave):
     return read_json(checkpoints.wave.get(wave=wave).output.decision, "wave decision")
 
 
-def runs_through(wave):
-    """The runs of waves 1..``wave``: the first, then those each earlier checkpoint asked for."""
-    runs = list(RUNS)
-    for earlier in range(1, wave):
-        runs += read_wave(earlier)["next_runs"]
-    return runs
-
-
-def final_wave():
-    """The wave after which the grid stopped (1 in the fixed design)."""
-    wave = 1
-    while SEQUENTIAL and not read_wave(wave)["stop"]:
-        wave += 1
-    return wave
+WAVES = waves.Waves(config, read_wave)  # which runs each wave asks for: tkd.waves owns it
+runs_through = WAVES.runs_through
+final_wave = WAVES.final
 
 
 def final_runs():
@@ -88,6 +77,12 @@ def wave_files(through):
 def get_final_wave_files(w):
     """Every decision of the grid as it ends (none in the fixed design)."""
     return wave_files(final_wave())
+
+
+def get_final_claims(w):
+    """The claims table the last wave's checkpoint judged: the paper's, rendered, not judged again
+    (none in the fixed design, where paper_tables judges the claims)."""
+    return [f"{RESULTS}/{layout.WAVE_CLAIMS}".format(wave=final_wave())] if SEQUENTIAL else []
 
 
 # ======================================================================================

@@ -17,6 +17,7 @@ rule paper_tables:
         reported=config["paper"]["reported"],
         claims=config["paper"]["claims"],
         waves=get_final_wave_files,
+        judged=get_final_claims,
     output:
         md=report(f"{SUMMARY}/paper/tables.md", caption="../report/tables.rst", category="Tables",
                   labels={"table": "claims, generations and verdicts", "format": "Markdown"}),
@@ -29,7 +30,6 @@ rule paper_tables:
         comparison=f"{SUMMARY}/paper/comparison.csv",
     params:
         paper=JUDGING,
-        looks=grid.looks(config),
         possible=len(ALL_RUNS),
     log:
         f"{RESULTS}/logs/paper/tables.log",

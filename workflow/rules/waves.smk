@@ -19,7 +19,7 @@ checkpoint wave:
     params:
         tables=lambda w: get_tables_params(runs_through(int(w.wave))),
         next_wave=lambda w: grid.wave_runs(config, int(w.wave) + 1),
-        looks=grid.looks(config),
+        looks=waves.looks_param(config),
         paper=JUDGING,
     log:
         f"{RESULTS}/logs/waves/wave{{wave}}.log",

@@ -1,0 +1,270 @@
+"""The ``tkd`` command line: train, evaluate, make-synthetic, claims, status, tables, plan, slurm-check."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+CONFIGFILE = dict(nargs="+", default=[], metavar="FILE",
+                  help="config files laid over config.yaml, later ones on top, as snakemake --configfile lays them "
+                       "(e.g. --configfile workflow/demo.yaml)")
+
+
+def _train(args) -> int:
+    from .spec import load_spec, parse_set
+    from .train import train
+
+    metrics = train(load_spec(args.spec, parse_set(args.set)))
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from .evaluate import evaluate_run
+
+    print(json.dumps(evaluate_run(args.run_dir, device=args.device), indent=2, sort_keys=True))
+    return 0
+
+
+def _make_synthetic(args) -> int:
+    from .data import make_synthetic, save_synthetic
+    from .spec import SpecError
+
+    try:
+        data = make_synthetic(seed=args.seed, train_per_class=args.train_per_class,
+                              test_per_class=args.test_per_class, shared=args.shared, noise=args.noise,
+                              shift=args.shift)
+    except ValueError as err:
+        raise SpecError(str(err)) from None
+    save_synthetic(data, args.out)
+    print(f"wrote {args.out}: {len(data.train)} train / {len(data.test)} test images")
+    return 0
+
+
+def _claims(args) -> int:
+    import pandas as pd
+
+    from .claims import Criteria, claims_table, load_claims, summary_text
+    from .files import read_csv, write_text
+    from .verdicts import Family
+
+    runs = read_csv(args.runs, ("dataset", "arch", "method", "seed", "generation", "test_top1"), "runs table")
+    beside = Path(args.runs).parent
+    frames = {}
+    for name in ("ensembles", "transfer"):
+        path = getattr(args, name) or (beside / f"{name}.csv")
+        frames[name] = read_csv(path, what=f"{name} table") if Path(path).is_file() else pd.DataFrame()
+    criteria = Criteria(args.tolerance, args.fdr, args.delta, args.delta_probability)
+    claims = load_claims(args.claims)
+    if args.looks:  # as the waves would have judged it: group-sequentially, look by look
+        from .sequential import Design, judge
+
+        design = Design(tuple(args.looks), args.boundary)
+        cells = {cell: design for cell in sorted(set(zip(runs.dataset, runs.arch)))}
+        table, family, _ = judge(runs, frames["ensembles"], frames["transfer"], claims, criteria, cells,
+                                 len(args.looks))
+        print(summary_text(table.assign(claim=[f"{c} (wave {w:g})" if w == w else c
+                                               for c, w in zip(table.claim, table.wave)])))
+    else:
+        family_out: list = []
+        table = claims_table(runs, frames["ensembles"], frames["transfer"], claims, criteria, family_out=family_out)
+        family = family_out[0]
+        print(summary_text(table))
+    print(f"\n{family.caption()}")
+    if args.output:
+        write_text(args.output, table.to_csv(index=False))
+        print(f"\nwrote {args.output}")
+    return 0
+
+
+def _looks(text: str) -> list[int]:
+    try:
+        looks = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seeds per look, e.g. 4,6,8,10") from None
+    if looks != sorted(set(looks)) or looks[0] < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: the seeds per look must rise, from at least 2")
+    return looks
+
+
+def _grid_config(args) -> dict:
+    """The config of ``--configfile``, with ``--results`` laid over it."""
+    from .config import load
+
+    config = load(args.configfile)
+    if args.results:
+        config["results"] = args.results
+    return config
+
+
+def _status(args) -> int:
+    from .status import render, status, waves_report
+
+    config = _grid_config(args)
+    table, failed = status(config)
+    print("\n".join([render(table, failed, config["results"])] + waves_report(config)))
+    return 0
+
+
+def _tables(args) -> int:
+    from .partial import write
+
+    config = _grid_config(args)
+    out, _, partial = write(config, args.output)
+    if not partial["done"]:
+        print(f"no finished runs under {config['results']} yet (0 of {partial['total']}): nothing to tabulate")
+        return 0
+    print(f"\nwrote {out}/tables.md (.tex, .html), claims.csv, comparison.csv and figures/: "
+          f"{partial['done']} of {partial['total']} runs finished")
+    return 0
+
+
+def _plan(args) -> int:
+    from .files import write_text
+    from .partial import collect
+    from .plan import plan, render
+
+    config = _grid_config(args)
+    runs = collect(config)[0]
+    rows, costs = plan(config, args.budget, args.simulations, runs if len(runs) else None)
+    print(render(rows, costs, args.budget))
+    if args.output:
+        write_text(args.output, rows.to_csv(index=False))
+        write_text(str(args.output).removesuffix(".csv") + "_designs.csv", costs.to_csv(index=False))
+        print(f"\nwrote {args.output} (and its _designs.csv)")
+    return 0
+
+
+def _slurm_check(args) -> int:
+    from .slurm import check
+
+    report = check(args.configfile, partition=args.partition, account=args.account, gpu_model=args.gpu_model)
+    print("\n" + ("problems found: fix the errors above before submitting" if report.failed
+                  else "this site can run the grid's training jobs"))
+    return 1 if report.failed else 0
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= 0.5:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate in (0, 0.5]")
+    return value
+
+
+def _results_folder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--configfile", **CONFIGFILE)
+    p.add_argument("--results", help="the results folder (default: the config's results)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tkd", description="Tolerant-teacher knowledge distillation in generations (Yang et al., AAAI 2019).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train one generation (patriarch or student) from a spec file; resumes",
+                       description="Train one run from SPEC.yaml. Re-running the same spec resumes it.")
+    p.add_argument("spec", help="YAML spec (see tkd.spec.TrainSpec for the keys)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a spec key; the value is read as YAML (repeatable)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a finished run's model.pt on its test set",
+                       description="Evaluate RUN_DIR/model.pt on the test set named in RUN_DIR/spec.yaml.")
+    p.add_argument("run_dir")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("make-synthetic", help="write the offline hierarchical synthetic data set (.npz)")
+    p.add_argument("out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train-per-class", type=int, default=50)
+    p.add_argument("--test-per-class", type=int, default=10)
+    p.add_argument("--shared", type=float, default=0.5, help="weight of the superclass pattern")
+    p.add_argument("--noise", type=float, default=0.25, help="std of the per-pixel noise")
+    p.add_argument("--shift", type=int, default=2, help="largest random translation, in pixels")
+    p.set_defaults(func=_make_synthetic)
+
+    p = sub.add_parser("claims", help="test the paper's claims on a runs.csv: paired by seed, with verdicts",
+                       description="Print the claims table of RUNS_CSV (results/summary/runs.csv) and optionally "
+                                   "write it as a tidy CSV. The ensembles and transfer tables are read from beside "
+                                   "RUNS_CSV unless given.")
+    p.add_argument("runs", metavar="RUNS_CSV")
+    p.add_argument("-o", "--output", metavar="CLAIMS_CSV", help="write the table here")
+    p.add_argument("--ensembles", metavar="CSV", help="ensembles.csv (default: beside RUNS_CSV)")
+    p.add_argument("--transfer", metavar="CSV", help="transfer.csv (default: beside RUNS_CSV)")
+    p.add_argument("--claims", metavar="CSV", help="the claims (default: the packaged tkd/claims.csv)")
+    p.add_argument("--tolerance", type=float, default=0.5, help="points around a claimed size (default 0.5)")
+    p.add_argument("--fdr", type=_fraction, default=0.05,
+                   help="the table's expected share of false verdicts among its decided rows (default 0.05)")
+    p.add_argument("--delta", type=float, help="points: the smallest effect worth claiming, below which a direction "
+                                               "claim is negligible (default: the tolerance)")
+    p.add_argument("--delta-probability", type=float, default=0.025,
+                   help="the same for the mean top-1 probability (default 0.025)")
+    p.add_argument("--looks", type=_looks, metavar="N,N,...",
+                   help="judge as seeds in waves would have: looks at these many seeds of each cell (its seeds in "
+                        "ascending order), group-sequentially, printing the wave that decided each row")
+    p.add_argument("--boundary", type=float, default=0.0,
+                   help="with --looks: the boundaries' Wang-Tsiatis shape (0 O'Brien-Fleming, 0.5 Pocock)")
+    p.set_defaults(func=_claims)
+
+    p = sub.add_parser("status", help="how far the grid is: done, running, failed, pending; GPU-hours spent and left",
+                       description="Read the results folder of the config's grid and report its state; runs nothing.")
+    _results_folder_options(p)
+    p.set_defaults(func=_status)
+
+    p = sub.add_parser("tables", help="claims, tables and figures of the runs finished so far (marked partial)",
+                       description="Render the paper outputs over whatever runs of the grid have finished, into "
+                                   "RESULTS/summary/partial/ (or --output), every page marked partial.")
+    _results_folder_options(p)
+    p.add_argument("-o", "--output", metavar="DIR", help="where to write (default: RESULTS/summary/partial)")
+    p.set_defaults(func=_tables)
+
+    p = sub.add_parser("plan", help="seeds and GPU-hours each claim needs; what running seeds in waves saves",
+                       description="For every claim row of the config's grid: the seeds for 80 %% power at the "
+                                   "family level (from your finished runs, else a prior), their GPU-hours, and the "
+                                   "GPU-hours of the fixed and the sequential design (simulated). Runs nothing.")
+    _results_folder_options(p)
+    p.add_argument("--budget", type=float, metavar="GPU_HOURS", help="which claims this budget can expect to decide")
+    p.add_argument("--simulations", type=int, help="simulated grids per scenario (default: plan.simulations)")
+    p.add_argument("-o", "--output", metavar="CSV", help="write the rows here (the designs beside it)")
+    p.set_defaults(func=_plan)
+
+    p = sub.add_parser("slurm-check", help="preflight: can this SLURM site run the grid's training jobs?",
+                       description="Check partitions, GPUs, accounting and accounts, and sbatch --test-only the "
+                                   "largest training request of each architecture, before submitting anything.")
+    p.add_argument("--configfile", **CONFIGFILE)
+    p.add_argument("--partition", help="the partition your site profile sets (default: the cluster's default)")
+    p.add_argument("--account", help="the account your site profile sets")
+    p.add_argument("--gpu-model", help="the gpu_model your site profile sets (e.g. a100)")
+    p.set_defaults(func=_slurm_check)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    from .errors import NonFiniteLoss, SpecError, TrainingInterrupted
+
+    args = build_parser().parse_args(argv)
+    if hasattr(signal, "SIGPIPE") and args.command != "train":  # `tkd status | head` ends quietly
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        return args.func(args)
+    except SpecError as err:
+        print(f"tkd: error: {err}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as err:
+        print(f"tkd: {err}", file=sys.stderr)
+        return 128 + err.signum
+    except NonFiniteLoss as err:
+        print(f"tkd: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

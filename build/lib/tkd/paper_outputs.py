@@ -1,0 +1,70 @@
+"""The paper's outputs drawn from tidy frames: the claims table, the paper tables (Markdown,
+LaTeX, HTML), the comparison with reported numbers, and the figures of one cell.
+
+The workflow's paper rules call these on the finished grid; ``tkd tables`` calls the same on
+whatever runs have finished, with the page marked partial.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .claims import Criteria, claims_table, load_claims, summary_text
+from .files import write_text
+from .paper import compare, generation_tables, load_reported, render
+from .verdicts import Family
+
+
+def write_tables(runs: pd.DataFrame, ensembles: pd.DataFrame, transfer: pd.DataFrame, outputs: dict,
+                 reported: str, claims: str, paper: dict, partial: dict | None = None,
+                 waves: dict | None = None, judged: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Write ``outputs`` (md, tex, html, claims, comparison: paths) and return the claims table,
+    judged as a family by the config's ``paper`` section (:class:`~tkd.claims.Criteria`). ``partial``: {"done": n, "total": N} marks every page as
+    covering only finished runs. ``waves``: a sequential grid's {through, possible} (and ``looks``
+    where the claims are judged here): the claims are judged group-sequentially through wave
+    ``through`` (:mod:`tkd.sequential`), or ``judged`` is the table its last checkpoint wrote."""
+    reported, criteria, tolerance = load_reported(reported), Criteria.of(paper), paper["tolerance"]
+    family: list = []
+    if judged is not None:
+        claims_df = judged
+        family.append(Family.of_table(judged, criteria.fdr))
+        waves = dict(waves, trainings=len(runs), saved=1 - len(runs) / waves["possible"])
+    elif waves:
+        from .sequential import designs, judge
+
+        claims_df, fam, _ = judge(runs, ensembles, transfer, load_claims(claims), criteria,
+                                  designs(waves["looks"], paper["boundary"]), waves["through"])
+        family.append(fam)
+        waves = dict(waves, trainings=len(runs), saved=1 - len(runs) / waves["possible"])
+    else:
+        claims_df = claims_table(runs, ensembles, transfer, load_claims(claims), criteria, family_out=family)
+    comparison = compare(runs, reported, tolerance)
+    probes = transfer.rename(columns={"probe_top1": "test_top1"})
+    context = dict(claims=claims_df.to_dict("records"), tables=generation_tables(runs, reported, tolerance, ensembles),
+                   comparison=comparison.to_dict("records"), tolerance=tolerance, partial=partial,
+                   family=family[0], waves=waves,
+                   transfer_tables=generation_tables(probes, reported.iloc[0:0], best=False) if len(probes) else [])
+    for fmt in ("md", "tex", "html"):
+        write_text(outputs[fmt], render(f"tables.{fmt}.j2", **context))
+    write_text(outputs["claims"], claims_df.to_csv(index=False))
+    write_text(outputs["comparison"], comparison.to_csv(index=False))
+    print(summary_text(claims_df) + f"\n\n{family[0].caption()}", flush=True)
+    return claims_df
+
+
+def draw_cell_figures(dataset: str, arch: str, tables: dict, reported: str, logits: list[str],
+                      patriarchs: list[dict], k: int, outputs: dict) -> None:
+    """Every figure of one (dataset, arch) cell: ``tables`` holds runs, ensembles and transfer;
+    ``logits`` the patriarchs' test logits with their keys in ``patriarchs``."""
+    from . import figures
+
+    def cell(df):
+        return df[(df.dataset == dataset) & (df.arch == arch)]
+
+    runs, title = cell(tables["runs"]), f"{dataset} / {arch}"
+    figures.accuracy_vs_generation(runs, load_reported(reported), [outputs["accuracy"], outputs["accuracy_svg"]])
+    figures.tolerance(figures.top1_probability(logits, patriarchs), f"{title}: patriarchs",
+                      [outputs["tolerance"], outputs["tolerance_svg"]])
+    figures.secondary(runs, k, [outputs["secondary"], outputs["secondary_svg"]])
+    figures.ensembles(cell(tables["ensembles"]), title, [outputs["ensembles"], outputs["ensembles_svg"]])
+    if "transfer" in outputs:
+        figures.transfer(cell(tables["transfer"]), title, [outputs["transfer"], outputs["transfer_svg"]])

@@ -1,0 +1,56 @@
+"""What every reader of a runs table (``runs.csv``) checks before it judges anything.
+
+A runs table is keyed by (dataset, arch, method, seed, generation). A row without a method, a
+seed or a generation, or two rows with the same key, would be filed under the wrong run by the
+arrays of :mod:`tkd.cube` (an empty method sorts as the last one; the later of two duplicates
+wins) and move a verdict without a word. So the claims, the tables and the waves all call
+:func:`check`, which names the offending rows (as lines of the CSV file: header is line 1).
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .errors import SpecError
+
+__all__ = ["KEYS", "check"]
+
+KEYS = ("dataset", "arch", "method", "seed", "generation")
+_SHOWN = 5  # offending lines named in one message
+
+
+def _lines(mask) -> str:
+    lines = [str(i + 2) for i in mask.to_numpy().nonzero()[0]]
+    more = f" and {len(lines) - _SHOWN} more" if len(lines) > _SHOWN else ""
+    return ", ".join(lines[:_SHOWN]) + more
+
+
+def check(runs: pd.DataFrame, methods=None, what: str = "runs table") -> pd.DataFrame:
+    """``runs`` as it is, once every key is present and whole and no key repeats; ``methods``
+    (the config's, where known): the methods a row may name. Raises :class:`SpecError`."""
+    if not len(runs):
+        return runs
+    runs = runs.reset_index(drop=True)
+    missing = [k for k in KEYS if k not in runs.columns]
+    if missing:
+        raise SpecError(f"{what}: the column {missing[0]!r} is missing; a runs table needs {list(KEYS)}")
+    for key in ("dataset", "arch", "method"):
+        empty = runs[key].isna() | runs[key].astype(str).str.strip().eq("")
+        if empty.any():
+            raise SpecError(f"{what}: {key} is empty on line {_lines(empty)}")
+    if methods is not None:
+        unknown = ~runs.method.isin(list(methods))
+        if unknown.any():
+            names = sorted(set(runs.method[unknown].astype(str)))
+            raise SpecError(f"{what}: method {names[0]!r} on line {_lines(unknown)} is not one of {sorted(methods)}")
+    for key in ("seed", "generation"):
+        number = pd.to_numeric(runs[key], errors="coerce")
+        bad = number.isna() | (number != number.round()) | (number < 0)
+        if bad.any():
+            raise SpecError(f"{what}: {key} is missing or not a whole number >= 0 on line {_lines(bad)}")
+    keys = runs[list(KEYS)].astype({"seed": int, "generation": int})
+    repeated = keys.duplicated(keep=False)
+    if repeated.any():
+        first = keys[repeated].iloc[0]
+        raise SpecError(f"{what}: the run {'/'.join(str(first[k]) for k in KEYS)} is listed more than once, on "
+                        f"lines {_lines(repeated & (keys == first).all(axis=1))}; each run must appear once")
+    return runs

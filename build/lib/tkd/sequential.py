@@ -1,0 +1,291 @@
+"""Seeds on demand: the claims table judged after every wave of seeds, valid under early stopping.
+
+A sequential block of the grid (``seeds: {start: 4, step: 2, max: 10}``) runs its seeds in
+waves: seeds 0..start-1 first, then ``step`` more per wave up to ``max``. After each wave the
+claims are judged; the next wave runs only the chains (dataset, arch, method) that an undecided
+row needs, and the grid stops once every row is decided or at ``max``.
+
+Judging after every wave with the fixed design's intervals, and stopping at the first decision,
+decides wrongly more often than the fixed design says (every look is another chance; the tests
+measure it). So each row's two decisions — "supported", and "against" (not reproduced: below the
+smallest effect worth claiming, or outside a sized claim's band; :mod:`tkd.stats`) — are each
+**group-sequential** tests with a boundary of their own, computed as if the other did not exist
+(so each is conservative, and stopping for futility costs no power control). The boundary is of
+the Wang–Tsiatis family: at look k the statistic ``z_k * t_k ** (0.5 - shape)`` (``t_k``, the
+share of the block's ``max`` seeds) is held against one constant ``c``; ``shape`` 0 is
+O'Brien–Fleming (strict early, close to the fixed design at the last look), 0.5 Pocock (the same
+z at every look). A row's evidence after look k is its **repeated p-value**: the probability,
+with no effect, that this statistic's largest value over the planned looks reaches the largest
+one seen so far (Jennison & Turnbull 2000, ch. 9); valid whenever the row stops.
+
+Each look's ``z_k`` is the normal quantile of that look's exact one-sided t-test p-value. The
+looks' t-statistics are less correlated than Brownian motion assumes, so the crossing probability
+is not borrowed from it: under Gaussian per-seed values the joint law of the looks' t-statistics
+does not depend on the sd, so it is **simulated once per design** (seeded, cached: 400,000
+paths) and the crossing probability read off it; beyond the simulated tail (below about 1e-4) a
+union bound over the looks, scaled to meet the simulation, takes over. Rows whose statistic is
+not a plain t-test (a sized claim's two one-sided tests, a cross-fitted row's jackknife) use the
+same curve: their tests are no more liberal than the plain one.
+"""
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as st
+from scipy.special import logsumexp
+
+from .stats import MIN_SEEDS, Region, Sample, p_values, power
+from .verdicts import Track
+
+__all__ = ["Design", "SequentialTrack", "designs", "evidence", "samples_by_look", "judge", "SHAPES"]
+
+SHAPES = {"obrien-fleming": 0.0, "pocock": 0.5}  # Wang-Tsiatis shapes by name; any number in [0, 0.5] works
+PATHS = 400_000  # simulated null paths per design
+_TAIL = 40  # below this many simulated crossings, the scaled union bound
+
+
+@dataclass(frozen=True)
+class Design:
+    """The planned looks of a block: how many seeds each look has (one look: the fixed design),
+    and the boundary's Wang–Tsiatis ``shape``."""
+
+    looks: tuple[int, ...]
+    shape: float = 0.0
+
+    @property
+    def t(self) -> np.ndarray:
+        return np.asarray(self.looks, float) / self.looks[-1]
+
+    @property
+    def weights(self) -> np.ndarray:
+        """What each look's z is multiplied by before the largest is taken."""
+        return self.t ** (0.5 - self.shape)
+
+    def crossing(self, c: float) -> float:
+        """P(some look's weighted z reaches ``c``) with no effect, for t-statistics of Gaussian values."""
+        if len(self.looks) == 1:
+            return float(st.norm.sf(c))
+        top = _null_maxima(self.looks, self.shape)
+        count = len(top) - np.searchsorted(top, c, side="left")
+        if count >= _TAIL:
+            return float(count / len(top))
+        return math.exp(self._log_tail(c))
+
+    def _log_tail(self, c: float) -> float:
+        """log P(crossing ``c``) beyond the simulated tail: the union bound over the looks, scaled to
+        meet the simulation where it still has _TAIL crossings (logs: tiny levels keep their precision)."""
+        top = _null_maxima(self.looks, self.shape)
+        edge = top[-_TAIL]
+        return self._log_union(c) + math.log(_TAIL / len(top)) - self._log_union(edge)
+
+    def _log_union(self, c: float) -> float:
+        return float(logsumexp(st.norm.logsf(c / self.weights)))
+
+    def boundary(self, alpha: float) -> float:
+        """The constant ``c`` whose crossing probability is ``alpha``."""
+        if len(self.looks) == 1:
+            return float(st.norm.isf(alpha))
+        top = _null_maxima(self.looks, self.shape)
+        if alpha * len(top) >= _TAIL:
+            return float(top[int(math.ceil(len(top) * (1 - alpha)))])
+        from scipy.optimize import brentq
+
+        return float(brentq(lambda c: self._log_tail(c) - math.log(alpha), top[-_TAIL], 60.0))
+
+    def nominal(self, alpha: float, look: int) -> float:
+        """The one-sided level at look ``look`` (0-based) of the boundary for family level ``alpha``
+        (on the z scale: the t-test at that look is then read at this level)."""
+        return float(st.norm.sf(self.boundary(alpha) / self.weights[look]))
+
+    def repeated_p(self, z: list[float]) -> float:
+        """The repeated p-value of z-statistics at the first ``len(z)`` looks."""
+        return self.crossing(float(np.max(np.asarray(z, float) * self.weights[: len(z)])))
+
+
+@functools.lru_cache(maxsize=32)
+def _null_maxima(looks: tuple[int, ...], shape: float, paths: int = PATHS) -> np.ndarray:
+    """The largest weighted z over the looks, sorted, for ``paths`` simulated rows of standard
+    Gaussian per-seed values (seeded: the same curve in every process). Each look's z is the
+    normal quantile of its exact one-sided t-test p-value; a look with fewer than MIN_SEEDS
+    seeds cannot decide and counts as none."""
+    rng = np.random.default_rng(20190127)
+    n = np.asarray(looks)
+    weights = (n / n[-1]) ** (0.5 - shape)
+    out = []
+    for chunk in np.array_split(np.arange(paths), max(1, paths // 100_000)):
+        x = rng.standard_normal((len(chunk), n[-1]))
+        s1, s2 = np.cumsum(x, axis=1)[:, n - 1], np.cumsum(x * x, axis=1)[:, n - 1]
+        mean = s1 / n
+        sd = np.sqrt(np.maximum(s2 - n * mean ** 2, 1e-300) / np.maximum(n - 1, 1))
+        t = mean / (sd / np.sqrt(n))
+        z = st.norm.isf(st.t.sf(t, np.maximum(n - 1, 1)))
+        z = np.where(n >= MIN_SEEDS, z, -np.inf)
+        out.append((z * weights).max(axis=1))
+    return np.sort(np.concatenate(out))
+
+
+# --------------------------------------------------------------------------- the grid's waves
+def designs(looks, shape: float = 0.0) -> dict[tuple[str, str], Design]:
+    """The design of every cell: ``looks`` is :func:`tkd.waves.looks` (cell -> seeds per wave) or its
+    records (:func:`tkd.waves.looks_param`, as a rule's params hold it)."""
+    from .waves import from_param
+
+    cells = from_param(looks) if isinstance(looks, list) else looks
+    return {cell: Design(tuple(n), shape) for cell, n in cells.items()}
+
+
+# --------------------------------------------------------------------------- judging after a wave
+@dataclass
+class SequentialTrack(Track):
+    """A row's samples at each look so far, and its repeated p-values."""
+
+    design: Design = None
+    samples: list = field(default_factory=list)  # Sample (or None) at each look
+    best: dict = field(default_factory=dict)  # kind -> the look where its evidence was strongest
+
+    @classmethod
+    def of(cls, samples: list[Sample | None], z: dict[str, np.ndarray], design: Design) -> "SequentialTrack | None":
+        """The track of a row's ``samples`` at its looks so far, with the z-statistics of each
+        decision at those looks (:func:`evidence`); None while no look can decide."""
+        if not any(s is not None and s.n >= MIN_SEEDS for s in samples):
+            return None
+        b = {kind: v[: len(samples)] * design.weights[: len(samples)] for kind, v in z.items()}
+        best = {kind: int(np.argmax(v)) for kind, v in b.items()}
+        p = (design.crossing(float(b["supported"].max())), design.crossing(float(b["against"].max())))
+        latest = next(s for s in reversed(samples) if s is not None)
+        return cls(latest, p, design, list(samples), best)
+
+    def shown(self, kind: str | None) -> Sample:
+        return self.latest if kind is None else self.samples[self.best[kind]]
+
+    def nominal(self, alpha: float, kind: str | None) -> float:
+        look = len(self.samples) - 1 if kind is None else self.best[kind]
+        return self.design.nominal(alpha, look)
+
+
+def evidence(samples: list[Sample | None], region: Region) -> dict[str, np.ndarray]:
+    """The z-statistic of each decision at each look (a look that cannot decide counts as none)."""
+    p = np.array([p_values(s, region) if s is not None and s.n >= MIN_SEEDS else (1.0, 1.0) for s in samples])
+    z = st.norm.isf(p)
+    return {"supported": z[:, 0], "against": z[:, 1]}
+
+
+def _at_look(frame: pd.DataFrame | None, seeds: dict[tuple, set]) -> pd.DataFrame | None:
+    """The rows of ``frame`` whose seed was run by the look (``seeds``: cell -> its seeds by then)."""
+    if frame is None or frame.empty:
+        return frame
+    return frame[[s in seeds.get((d, a), ()) for d, a, s in zip(frame.dataset, frame.arch, frame.seed)]]
+
+
+def seed_order(runs: pd.DataFrame) -> dict[tuple, list]:
+    """Each cell's seeds in the order the waves add them: ascending (0..n-1 in the workflow,
+    whatever their numbers in a finished runs table)."""
+    return {cell: sorted(set(part.seed)) for cell, part in runs.groupby(["dataset", "arch"])} if len(runs) else {}
+
+
+def samples_by_look(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria,
+                    cell_designs: dict[tuple[str, str], Design], through: int):
+    """The claims table's rows, and each row's sample at every look 1..``through`` (the seeds each
+    cell had by then), with the regions the claims make."""
+    from .claims import rows_of
+
+    per_look, regions, base = [], None, None
+    order = seed_order(runs)
+    for look in range(through):
+        seeds = {cell: set(order.get(cell, [])[: d.looks[min(look, len(d.looks) - 1)]])
+                 for cell, d in cell_designs.items()}
+        rows, samples, regions = rows_of(_at_look(runs, seeds), _at_look(ensembles, seeds),
+                                         _at_look(transfer, seeds), claims, criteria)
+        if base is not None and [r["key"] for r in rows] != [r["key"] for r in base]:
+            raise ValueError(f"the claims table's rows differ between waves 1 and {look + 1}")
+        per_look.append(samples)
+        base = rows
+    return base, per_look, regions
+
+
+def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria,
+          cell_designs: dict[tuple[str, str], Design], through: int, plan: bool = True, looked=None):
+    """The claims table after wave ``through``: every row judged on its repeated p-values, with the
+    wave at which it was decided. Returns (table, family, needs): ``needs`` lists the
+    (dataset, arch, method) chains that the undecided rows need, where their cell has more waves.
+    ``looked``: what :func:`samples_by_look` returns for these arguments, when the caller has it."""
+    from .claims import finish_table
+
+    base, per_look, regions = looked or samples_by_look(runs, ensembles, transfer, claims, criteria, cell_designs,
+                                                        through)
+    cells = [(r["dataset"], r["arch"]) for r in base]
+    looks = [len(cell_designs[cell].looks) if cell in cell_designs else 0 for cell in cells]
+    by_row = [[samples[i] for samples in per_look][: looks[i]] for i in range(len(base))]
+    z = [evidence(row, region) if looks[i] else None for i, (row, region) in enumerate(zip(by_row, regions))]
+
+    def tracks_at(look: int) -> list:
+        return [None if not looks[i] else SequentialTrack.of(by_row[i][: look + 1], z[i], cell_designs[cell])
+                for i, cell in enumerate(cells)]
+
+    decided_at = _decided_at(tracks_at, per_look, regions, criteria.fdr)
+    table, family = finish_table(base, per_look[-1], regions, criteria.fdr, plan, tracks_at(through - 1))
+    table["wave"] = decided_at
+    table["futile"] = _futile_at(by_row, regions, decided_at, cells, cell_designs, criteria)
+    undecided = table.verdict.eq("inconclusive") & table.n.gt(0) & table.futile.isna()
+    needs = sorted({(d, a, m) for (d, a), row, open_, k in zip(cells, base, undecided, looks)
+                    if open_ and through < k for m in row.get("needs", [])})
+    return table, family, needs
+
+
+def _futile_at(by_row, regions, decided_at, cells, cell_designs, criteria) -> list[float]:
+    """The first wave after which an undecided row stops asking for seeds: the chance, were its
+    estimate and spread the truth, that the design's most seeds reach either decision at one row's
+    own level is below ``criteria.futility`` (stochastic curtailment; NaN: never). It changes no
+    verdict: the row stays inconclusive, and is judged on whatever seeds its chains still get."""
+    out = [math.nan] * len(by_row)
+    if not criteria.futility:
+        return out
+    for i, (samples, region, cell) in enumerate(zip(by_row, regions, cells)):
+        design = cell_designs.get(cell)
+        if design is None:
+            continue
+        alpha = design.nominal(criteria.fdr / 2, len(design.looks) - 1)
+        for look, s in enumerate(samples[: len(design.looks) - 1]):
+            if not math.isnan(decided_at[i]) and decided_at[i] <= look + 1:
+                break
+            if s is None or s.n < MIN_SEEDS or s.constant:
+                continue
+            chance = max(float(power(s.mean, s.sd, design.looks[-1], region, alpha, aim))
+                         for aim in ("supported", "against"))
+            if chance < criteria.futility:
+                out[i] = look + 1
+                break
+    return out
+
+
+def _decided_at(tracks_at, per_look, regions, fdr: float) -> list[float]:
+    """The first wave at which each row's verdict was reached (NaN: undecided)."""
+    from .verdicts import DECIDED, judge_table
+
+    first = [math.nan] * len(regions)
+    for look in range(len(per_look)):
+        rows, _ = judge_table(per_look[look], regions, fdr, plan=False, tracks=tracks_at(look))
+        for i, row in enumerate(rows):
+            if math.isnan(first[i]) and row["verdict"] in DECIDED:
+                first[i] = look + 1
+    return first
+
+
+def trainings(rows: list[dict], decided_at, cell_designs: dict[tuple[str, str], Design],
+              generations: dict[tuple[str, str], int]) -> dict[tuple, int]:
+    """The training runs each chain (dataset, arch, method) makes in waves: a chain gets a wave while
+    any tested row that needs it is undecided (``decided_at``: each row's wave, NaN undecided;
+    None for a row that cannot be tested). ``generations``: runs per seed of each cell."""
+    last: dict[tuple, int] = {}
+    for row, wave in zip(rows, decided_at):  # wave: the decision's, or where the row stopped as futile
+        cell = (row["dataset"], row["arch"])
+        if wave is None or cell not in cell_designs or not row.get("needs"):
+            continue
+        w = len(cell_designs[cell].looks) if math.isnan(wave) else int(wave)
+        for method in row["needs"]:
+            last[cell + (method,)] = max(last.get(cell + (method,), 1), w)
+    return {chain: cell_designs[chain[:2]].looks[w - 1] * generations[chain[:2]] for chain, w in last.items()}

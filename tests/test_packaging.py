@@ -1,0 +1,63 @@
+"""tkd installs as a package: a wheel installed outside the checkout runs the commands, and the
+rules' conda environment lists exactly the dependencies pyproject.toml declares."""
+import os
+import site
+import subprocess
+import sys
+import tomllib
+import venv
+
+import pytest
+import yaml
+
+from helpers import REPO
+
+
+def test_the_conda_environment_lists_pyprojects_dependencies():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = {d for d in project["dependencies"] if not d.startswith("snakemake")}  # the rules run inside it
+    wanted |= set(project["optional-dependencies"]["tensorboard"])
+    env = yaml.safe_load((REPO / "envs" / "tkd.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert set(pip) == wanted
+    assert "--editable ." in (REPO / "envs" / "tkd.post-deploy.sh").read_text(), "the env installs tkd itself"
+
+
+def test_nothing_inserts_the_repository_into_sys_path():
+    for path in [REPO / "Snakefile", *(REPO / "workflow").rglob("*.py"), *(REPO / "workflow").rglob("*.smk")]:
+        assert "sys.path" not in path.read_text(), path
+
+
+@pytest.mark.slow
+def test_a_wheel_installed_elsewhere_runs_plan_and_status(tmp_path):
+    """Build the wheel, install it (without dependencies: this environment's are borrowed through a
+    .pth line) in a fresh venv, and run the commands from a folder outside the checkout."""
+    wheels = tmp_path / "wheels"
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                          str(wheels), str(REPO)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    wheel = next(wheels.glob("tkd-*.whl"))
+    env = tmp_path / "env"
+    venv.create(env, with_pip=True)
+    python = env / "bin" / "python"
+    out = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    target = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                            capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(target, "borrowed.pth"), "w") as f:  # dependencies: this environment's
+        f.write("\n".join(site.getsitepackages()) + "\n")
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    where = subprocess.run([str(python), "-c", "import tkd; print(tkd.__file__)"], capture_output=True, text=True,
+                           cwd=work, env=clean)
+    assert str(env) in where.stdout, f"the wheel's tkd, not the checkout's: {where.stdout} {where.stderr}"
+    for args in (["plan", "--simulations", "1", "--results", str(work / "results")],
+                 ["status", "--results", str(work / "results")]):
+        out = subprocess.run([str(env / "bin" / "tkd"), *args], capture_output=True, text=True, cwd=work, env=clean,
+                             timeout=600)
+        assert out.returncode == 0, (args, out.stderr[-2000:])
+    assert "GPU-hours and rows decided of each design" in subprocess.run(
+        [str(env / "bin" / "tkd"), "plan", "--simulations", "1"], capture_output=True, text=True, cwd=work,
+        env=clean).stdout

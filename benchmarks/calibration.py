@@ -121,7 +121,8 @@ def sequential_rows(config, claims, n, waves):
     training runs the waves made against the fixed design's at the most seeds."""
     from tkd import grid
     from tkd.waves import looks as cell_looks
-    from tkd.sequential import designs, judge, samples_by_look, trainings
+    from tkd.sequential import designs, trainings
+    from tkd.wave_claims import judge, samples_by_look
     from tkd.verdicts import judge_table
 
     seq = dict(config, grid=[dict(b, seeds=dict(waves)) for b in config["grid"]])
@@ -139,8 +140,8 @@ def sequential_rows(config, claims, n, waves):
                 runs = simulate.grid_runs(seq, truth, noise, rng, c)
                 looked = samples_by_look(runs, None, None, claims, Criteria(), cells, looks)
                 table, _, _ = judge(runs, None, None, claims, Criteria(), cells, looks, plan=False, looked=looked)
-                rows, per_look, regions = looked
-                fixed = [[r["verdict"] for r in judge_table(samples, regions, plan=False)[0]] for samples in per_look]
+                rows = looked[-1]
+                fixed = [[r["verdict"] for r in judge_table(at_look, plan=False)[0]] for at_look in looked]
                 tested = table.n.gt(0)
                 seq_any.append((table.verdict == "supported").any())
                 naive_any.append(any("supported" in f for f in fixed))

@@ -12,7 +12,8 @@ from tkd import grid, simulate, waves
 from tkd.claims import Criteria, claims_table, load_claims
 from tkd.errors import SpecError
 from tkd.runs_table import check
-from tkd.sequential import Design, designs, judge
+from tkd.sequential import Design, designs
+from tkd.wave_claims import judge
 from tkd.stats import Region, effect_verdict, p_values, sample
 
 DIRECTION = ("> 0", "< 0")

@@ -12,7 +12,8 @@ from scipy import stats as st
 from helpers import paper_config
 from tkd import grid, simulate, waves
 from tkd.claims import Criteria, claims_table, load_claims
-from tkd.sequential import Design, designs, judge, samples_by_look
+from tkd.sequential import Design, designs
+from tkd.wave_claims import judge, samples_by_look
 
 WAVES = {"start": 3, "step": 2, "max": 9}  # looks at 3, 5, 7 and 9 seeds
 
@@ -140,9 +141,7 @@ def null_grids(regime, n, looks=4):
         looked = samples_by_look(runs, None, None, claims, Criteria(), cells, looks)
         table, _, _ = judge(runs, None, None, claims, Criteria(), cells, looks, plan=False, looked=looked)
         sequential.append((table.verdict == "supported").any())
-        _, per_look, regions = looked
-        fixed = [any(r["verdict"] == "supported" for r in judge_table(samples, regions, plan=False)[0])
-                 for samples in per_look]
+        fixed = [any(r["verdict"] == "supported" for r in judge_table(rows, plan=False)[0]) for rows in looked]
         naive.append(any(fixed))
         once.append(fixed[-1])
     return np.mean(sequential), np.mean(naive), np.mean(once)

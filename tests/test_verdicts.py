@@ -12,7 +12,7 @@ from helpers import paper_config
 from tkd import simulate
 from tkd.claims import claims_table, load_claims
 from tkd.stats import Region, sample
-from tkd.verdicts import judge_table
+from tkd.verdicts import Row, judge_table
 
 REGIMES = list(simulate.REGIMES)
 
@@ -132,7 +132,7 @@ def test_a_true_gain_of_1_7_with_ten_seeds_is_supported_with_its_size(config, cl
 def test_a_table_of_one_row_is_that_row_alone():
     s = sample([0.4, 0.9, 1.3, 0.7])
     region = Region.effect(">")
-    rows, family = judge_table([s], [region])
+    rows, family = judge_table([Row(s, region)])
     assert family.m == 1
     assert rows[0]["level"] == pytest.approx(0.95)
     assert (rows[0]["family_ci_low"], rows[0]["family_ci_high"]) == pytest.approx((rows[0]["ci_low"],
@@ -151,7 +151,7 @@ def test_the_interval_shown_never_disagrees_with_the_verdict():
                    for _ in range(m)]
         regions = [Region.effect(rng.choice([">", "<"]), None if rng.random() < 0.5 else (1.0, 2.0), 0.5)
                    for _ in range(m)]
-        rows, family = judge_table(samples, regions, plan=False)
+        rows, family = judge_table([Row(s, r) for s, r in zip(samples, regions)], plan=False)
         for row, region in zip(rows, regions):
             if row["n"] < 3:
                 assert row["verdict"] == "inconclusive"

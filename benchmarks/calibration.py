@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from tkd import simulate  # noqa: E402
 from tkd.claims import Criteria, claims_table, load_claims  # noqa: E402
 from tkd.config import load  # noqa: E402
@@ -40,7 +38,7 @@ def _one_family_supported(rows: pd.DataFrame, fdr: float = 0.05) -> bool:
     """The alternative not taken: one Benjamini-Hochberg over the p-values of both decisions."""
     from scipy.stats import false_discovery_control
 
-    p = np.concatenate([rows.p_supported.to_numpy(), rows.p_contradicted.to_numpy()])
+    p = np.concatenate([rows.p_supported.to_numpy(), rows.p_against.to_numpy()])
     rejected = false_discovery_control(p, method="bh") <= fdr  # 2m hypotheses: one row alone is its 95 %
     return bool(rejected[: len(rows)].any())
 
@@ -164,12 +162,57 @@ def sequential_rows(config, claims, n, waves):
     return pd.DataFrame(out)
 
 
+def negligible_rows(config, claims, n, seeds=10):
+    """Null paper grids at ``seeds`` seeds: the share of direction rows called not reproduced
+    (negligible or contradicted) per claim and metric, and P(any supported) per table."""
+    out = []
+    for regime, noise in simulate.REGIMES.items():
+        t = grids(config, claims, simulate.flat(72.0), noise, n, seeds=seeds, rng_seed=31)
+        d = t[t.claimed.isin(["> 0", "< 0"]) & t.n.gt(0)]
+        against = d.verdict.isin(["negligible", "contradicted"])
+        row = {"regime": regime, "grids": n, "seeds": seeds, "direction rows not reproduced": against.mean()}
+        for (claim, metric), part in against.groupby([d.claim, d.metric]):
+            row[f"{claim} {metric}"] = part.mean()
+        row["P(any supported)"] = t.groupby("grid").verdict.apply(lambda v: (v == "supported").any()).mean()
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def design_rows(config, simulations):
+    """tkd plan's figures for candidate designs of the waves (boundary shape, looks, futility)."""
+    import copy
+
+    from tkd.plan import plan
+
+    out = []
+    for shape, waves, futility in [(0.0, (4, 2, 10), 0.0), (0.25, (4, 2, 10), 0.0), (0.5, (4, 2, 10), 0.0),
+                                   (0.25, (5, 1, 10), 0.0), (0.25, (3, 2, 10), 0.0), (0.25, (4, 2, 10), 0.2),
+                                   (0.25, (5, 1, 10), 0.2), (0.25, (5, 1, 10), 0.3)]:
+        c = copy.deepcopy(config)
+        c["paper"].update(boundary=shape, futility=futility)
+        c["plan"]["sequential"] = dict(zip(("start", "step", "max"), waves))
+        _, costs = plan(c, simulations=simulations)
+        seq = costs[costs.design == "sequential, expected"].set_index("scenario")
+        fixed = costs[costs.design == "fixed, the waves' most seeds"].set_index("scenario")
+        row = {"shape": shape, "looks": f"{waves[0]}..{waves[2]} by {waves[1]}", "futility": futility}
+        for scenario, short in (("the paper holds", "holds"), ("nothing holds", "null")):
+            ratio, se = seq.loc[scenario, "of_fixed_most"], seq.loc[scenario, "gpu_h_se"] / fixed.loc[scenario, "gpu_h"]
+            row[f"{short}: GPU-h / fixed"] = f"{ratio:.3f} ± {se:.3f}"
+            row[f"{short}: decided, waves / fixed"] = (f"{seq.loc[scenario, 'decided']:.3f} ± {seq.loc[scenario, 'decided_se']:.3f}"
+                                                       f" / {fixed.loc[scenario, 'decided']:.3f}")
+        out.append(row)
+    return pd.DataFrame(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grids", type=int, default=400, help="null paper grids per regime")
     ap.add_argument("--power-grids", type=int, default=40, help="grids per power scenario and regime")
     ap.add_argument("--sequential-grids", type=int, default=100, help="grids per sequential scenario and regime")
-    ap.add_argument("--only", choices=["null", "selection", "power", "sequential"], action="append",
+    ap.add_argument("--negligible-grids", type=int, default=40, help="null grids at 10 seeds per regime")
+    ap.add_argument("--design-simulations", type=int, default=60, help="simulated grids per design and scenario")
+    ap.add_argument("--only", choices=["null", "selection", "power", "sequential", "negligible", "designs"],
+                    action="append",
                     help="print only these tables (repeatable; default: all)")
     args = ap.parse_args()
     config, claims = load([str(Path(__file__).resolve().parent.parent / "config.yaml")]), load_claims()
@@ -179,7 +222,10 @@ def main() -> int:
         ("power", "Power on simulated paper grids", lambda: power_rows(config, claims, args.power_grids)),
         *[("sequential", f"Seeds in waves (start 3, step {step}, max 9)",
            lambda step=step: sequential_rows(config, claims, args.sequential_grids, {"start": 3, "step": step, "max": 9}))
-          for step in (2, 1)]]
+          for step in (2, 1)],
+        ("negligible", "Null paper grids at 10 seeds: not reproduced", lambda: negligible_rows(
+            config, claims, args.negligible_grids)),
+        ("designs", "Designs of the waves, priced by tkd plan", lambda: design_rows(config, args.design_simulations))]
     t0 = time.perf_counter()
     for kind, title, table in sections:
         if not args.only or kind in args.only:

@@ -145,3 +145,15 @@ def test_simulated_frames_have_the_real_runs_csv_columns(demo):
     real = set(pd.read_csv(results / "summary" / "runs.csv").columns)
     sim = set(one_cell({"ce": [72.0], "tsd-0.6": [71.0]}, rng=np.random.default_rng(0)).columns)
     assert sim <= real, sim - real
+
+
+def test_the_accuracy_figure_never_shows_values_above_100(tmp_path, monkeypatch):
+    """Seeds at 99.9-100 %: their 95 % interval reaches past 100, the axis stops at 100."""
+    from tkd import figures
+
+    seen = {}
+    monkeypatch.setattr(figures, "save", lambda fig, paths: seen.setdefault("top", fig.axes[0].get_ylim()[1]))
+    runs = pd.DataFrame(dict(dataset="c", arch="a", method="ce", generation=[0, 0, 0, 1, 1, 1],
+                             seed=[0, 1, 2] * 2, test_top1=[99.9, 100.0, 99.0, 99.95, 100.0, 98.5]))
+    figures.accuracy_vs_generation(runs, paper.load_reported().iloc[0:0], [tmp_path / "a.png"])
+    assert seen["top"] == 100.0

@@ -3,6 +3,7 @@ GPU-hours of the fixed and the sequential designs."""
 import math
 
 import numpy as np
+import pytest
 import pandas as pd
 import yaml
 
@@ -50,3 +51,12 @@ def test_finished_runs_replace_the_prior_and_the_estimate_of_a_run():
     no_effect = rows[rows.claim == "C2"].iloc[0]
     assert math.isinf(no_effect.seeds) or no_effect.seeds > 10, "no effect: no practical number of seeds decides"
     assert designs.gpu_h.iloc[0] == 18 * 0.5
+
+
+def test_a_rows_gpu_hours_are_its_seeds_times_its_chains_runs():
+    """Each row: seeds x its methods x (generations + 1) runs x the hours of one run."""
+    rows, _ = plan(small_config(), simulations=2)
+    priced = rows[np.isfinite(rows.gpu_h)]
+    assert len(priced)
+    for r in priced.itertuples():
+        assert r.gpu_h == pytest.approx(r.seeds * len(r.methods.split(", ")) * 3 * 2.0), r

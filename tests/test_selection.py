@@ -3,6 +3,7 @@ over seeds and test halves it is unbiased and its interval covers; choosing on o
 scoring the same seed on the other is biased once a run's luck is shared by both halves; and
 choosing on the whole test set, as the paper does, is biased in both."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from helpers import one_cell
@@ -84,3 +85,20 @@ def test_describe_says_what_each_seed_chose():
     assert describe([("tsd", 3), ("tsd", 3), ("tsd", 4)]) == "tsd gen 3×2, 4"
     assert describe([("ls", 2), ("ce", 5)]) == "ls gen 2; ce gen 5"
     assert describe([("tsd", -1)]) == "tsd ensemble of all generations"
+
+
+def test_the_sd_floor_is_one_image_of_every_quantity():
+    """One test image's worth: 100 / images points of accuracy, 1 / images of a mean probability;
+    0.01 points for a probe's test set of unknown size."""
+    from tkd.cube import Cube
+    from tkd.selection import resolution
+
+    runs = pd.DataFrame(dict(dataset="c", arch="a", method=["ce", "tsd"], seed=0, generation=0, test_top1=70.0,
+                             test_top1_a=70.0, test_top1_b=70.0, mean_top1_prob=0.8, probe_top1=50.0,
+                             images_a=2500, images_b=2500))
+    cube = Cube.of(runs)
+    groups = cube.groups(["ce", "tsd"], "0")
+    assert resolution(cube, groups, "top1") == pytest.approx(100 / 5000)
+    assert resolution(cube, groups, "top5_err") == pytest.approx(100 / 5000)
+    assert resolution(cube, groups, "mean_top1_prob") == pytest.approx(1 / 5000)
+    assert resolution(cube, groups, "probe_top1") == pytest.approx(0.01)

@@ -231,3 +231,12 @@ def test_the_sequential_demo_stops_adding_seeds_where_the_claims_are_decided(tmp
     assert "Seeds on demand" in md and f"stopped after wave {len(waves)}, having run {len(runs)} of the 18" in md
     status = tkd("status", *SEQUENTIAL_DEMO, "--results", str(results))
     assert status.returncode == 0 and f"wave {len(waves)} of at most 4 judged" in status.stdout, status.stdout
+
+
+def test_a_repeated_p_value_weighs_each_look_by_its_share_of_the_seeds():
+    """O'Brien-Fleming: the same z counts for far less at the first of four looks (3 of 9 seeds)
+    than at the last; without the weights the two would be equal."""
+    d = Design((3, 5, 7, 9))
+    early, late = d.repeated_p([2.5]), d.repeated_p([0.0, 0.0, 0.0, 2.5])
+    assert early > 5 * late and late < 0.05 < early, (early, late)
+    assert d.repeated_p([2.5]) == pytest.approx(d.crossing(2.5 * math.sqrt(3 / 9)))

@@ -334,3 +334,19 @@ def test_compiled_step_reaches_the_eager_accuracy(synthetic_npz, tmp_path):
         assert abs(eager["train_loss"] - compiled["train_loss"]) <= 0.1, (eager, compiled)
     assert runs["on"][0]["test_top1"] > 5.0, "100 classes: chance is 1 %"
     assert counters["stats"]["unique_graphs"] >= 2, "the student and the teacher were really compiled"
+
+
+def test_a_resumed_runs_curves_purge_what_the_interrupted_attempt_logged(tmp_path):
+    """The first attempt logged epochs 1-3 and was interrupted after its resume state of epoch 1:
+    the resumed attempt logs 2-3 again, and TensorBoard reads each epoch once, with the new values."""
+    from tkd.curves import Curves
+
+    first = Curves(tmp_path, 0, "spec")
+    for epoch in (1, 2, 3):
+        first.log({"epoch": epoch, "train_loss": 10.0 * epoch})
+    first.close()
+    resumed = Curves(tmp_path, 1, "spec")
+    for epoch in (2, 3):
+        resumed.log({"epoch": epoch, "train_loss": float(epoch)})
+    resumed.close()
+    assert scalars(tmp_path, "train/loss") == [(1, 10.0), (2, 2.0), (3, 3.0)]

@@ -19,7 +19,7 @@ quantity, in a claimed direction and, where the paper states one, a claimed size
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from .cube import Cube
 from .errors import SpecError
 from .selection import QUANTITIES, describe, jackknife_se, pick, resolution
 from .stats import Region, Sample, sample, seeds_text
-from .verdicts import FDR, Family, judge_table, label
+from .verdicts import FDR, Family, Row, judge_table, label
 
 __all__ = ["load_claims", "claims_table", "summary_text", "Criteria", "CLAIM_COLUMNS", "OUTPUT_COLUMNS"]
 
@@ -226,8 +226,28 @@ def _mean_difference(cube: Cube, s_groups, r_groups, quantity: str, halves: bool
     return float((s[both] - r[both]).mean()) if both.any() else np.nan
 
 
-def rows_of(runs, ensembles, transfer, claims, criteria: Criteria) -> tuple[list[dict], list[Sample | None],
-                                                                             list[Region]]:
+@dataclass
+class ClaimRow(Row):
+    """A row of the claims table: what the family judges (:class:`~tkd.verdicts.Row`) and its
+    labels (claim, cell, sides, the chains it needs, ...)."""
+
+    labels: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple:
+        return self.labels["key"]
+
+    @property
+    def cell(self) -> tuple[str, str]:
+        return self.labels["dataset"], self.labels["arch"]
+
+    @property
+    def needs(self) -> list[str]:
+        """The methods whose chains this row compares (more seeds of them can decide it)."""
+        return self.labels.get("needs", [])
+
+
+def rows_of(runs, ensembles, transfer, claims, criteria: Criteria) -> list[ClaimRow]:
     """Every row of the table (one per claim and cell, and per method for ``each:`` claims): its
     labels, its sample of per-seed differences (None: not run) and the region its claim makes.
     ``runs`` is checked first (:func:`tkd.runs_table.check`)."""
@@ -241,7 +261,7 @@ def rows_of(runs, ensembles, transfer, claims, criteria: Criteria) -> tuple[list
     cubes = {key: Cube.of(part, ens_by_cell.get(key), probes.get(key))
              for key, part in runs.groupby(["dataset", "arch"])} if len(runs) else {}
     cell_info = {key: info.get(key, {}) for key in cubes}
-    rows, samples, regions = [], [], []
+    rows = []
     for number, (_, claim) in enumerate(claims.iterrows()):
         region = region_of(claim, criteria)
         base = dict(claim=claim["claim"], metric=claim["quantity"], words=claim["words"], source=claim["source"],
@@ -250,19 +270,16 @@ def rows_of(runs, ensembles, transfer, claims, criteria: Criteria) -> tuple[list
         for dataset, arch in _scopes(claim, cells):
             key = (dataset, arch)
             if key not in cubes:
-                rows.append(dict(base, dataset=dataset, arch=arch, key=(number, dataset, arch, ()),
-                                 why="this dataset / arch is not in the runs"))
-                samples.append(None)
-                regions.append(region)
+                rows.append(ClaimRow(None, region, labels=dict(base, dataset=dataset, arch=arch, key=(
+                    number, dataset, arch, ()), why="this dataset / arch is not in the runs")))
                 continue
             subject = Side.parse(claim["subject"])
             matched = subject.methods(cell_info[key])
             for methods in ([[m] for m in matched] if subject.each and matched else [matched]):
                 out, smp = _compare(claim, cubes[key], cell_info[key], methods)
-                rows.append(dict(base, dataset=dataset, arch=arch, key=(number, dataset, arch, tuple(methods)), **out))
-                samples.append(smp)
-                regions.append(region)
-    return rows, samples, regions
+                rows.append(ClaimRow(smp, region, labels=dict(base, dataset=dataset, arch=arch,
+                                                              key=(number, dataset, arch, tuple(methods)), **out)))
+    return rows
 
 
 def claims_table(runs: pd.DataFrame, ensembles: pd.DataFrame | None = None, transfer: pd.DataFrame | None = None,
@@ -272,24 +289,22 @@ def claims_table(runs: pd.DataFrame, ensembles: pd.DataFrame | None = None, tran
     (:mod:`tkd.verdicts`). ``family_out``: a list that receives the :class:`~tkd.verdicts.Family`;
     ``plan``: add seeds needed and power (simulations of many tables leave them out)."""
     claims = load_claims() if claims is None else claims
-    rows, samples, regions = rows_of(runs, ensembles, transfer, claims, criteria)
-    table, family = finish_table(rows, samples, regions, criteria.fdr, plan)
+    table, family = finish_table(rows_of(runs, ensembles, transfer, claims, criteria), criteria.fdr, plan)
     if family_out is not None:
         family_out.append(family)
     return table
 
 
-def finish_table(rows: list[dict], samples: list[Sample | None], regions: list[Region], fdr: float = FDR,
-                 plan: bool = True, tracks=None) -> tuple[pd.DataFrame, Family]:
-    """The rows judged as a family (``tracks``: a sequential design's evidence), as the tidy table."""
-    judged, family = judge_table(samples, regions, fdr, plan, tracks)
+def finish_table(rows: list[ClaimRow], fdr: float = FDR, plan: bool = True) -> tuple[pd.DataFrame, Family]:
+    """The rows judged as a family, as the tidy table (numbers stay numbers: ``seeds_needed`` is
+    a float, inf beyond :data:`~tkd.stats.MAX_SEEDS`, rendered by :func:`tkd.stats.seeds_text`)."""
+    judged, family = judge_table(rows, fdr, plan)
     out = []
-    for row, region, verdict in zip(rows, regions, judged):
-        row = dict(row)
+    for claim_row, verdict in zip(rows, judged):
+        row = dict(claim_row.labels)
         why = " ".join(filter(None, [verdict.pop("why", None) or row.pop("why", ""), row.pop("note_choice", "")]))
-        row.update(verdict, claimed=region.shown(), why=why.replace(" best cross", "; best cross"))
+        row.update(verdict, claimed=claim_row.region.shown(), why=why.replace(" best cross", "; best cross"))
         row["label"] = label(row["verdict"], row.get("direction", ""), row.get("delta"))
-        row["seeds_needed"] = seeds_text(row.get("seeds_needed", math.nan), row.get("n", 0))
         out.append(row)
     table = pd.DataFrame(out)
     for c in OUTPUT_COLUMNS:
@@ -304,6 +319,7 @@ def summary_text(table: pd.DataFrame) -> str:
         return "–" if pd.isna(lo) else f"[{lo:.2f}, {hi:.2f}]"
 
     show = table.assign(interval=[interval(lo, hi) for lo, hi in zip(table.family_ci_low, table.family_ci_high)],
+                        seeds_needed=[seeds_text(x, n) for x, n in zip(table.seeds_needed, table.n.fillna(0))],
                         estimate=table.estimate.map(lambda x: "–" if pd.isna(x) else f"{x:+.2f}"),
                         power_now=table.power_now.map(lambda x: "" if pd.isna(x) else f"{x:.0%}"),
                         n=table.n.map(lambda x: "0" if pd.isna(x) else f"{int(x)}"))

@@ -59,7 +59,8 @@ def _claims(args) -> int:
     criteria = Criteria(args.tolerance, args.fdr, args.delta, args.delta_probability)
     claims = load_claims(args.claims)
     if args.looks:  # as the waves would have judged it: group-sequentially, look by look
-        from .sequential import Design, judge
+        from .sequential import Design
+        from .wave_claims import judge
 
         design = Design(tuple(args.looks), args.boundary)
         cells = {cell: design for cell in sorted(set(zip(runs.dataset, runs.arch)))}

@@ -133,7 +133,8 @@ def wave(smk) -> None:
     runs of the next wave for the chains an undecided claim row needs (tkd.sequential)."""
     from .claims import Criteria, load_claims, summary_text
     from .files import write_json, write_text
-    from .sequential import designs, judge
+    from .sequential import designs
+    from .wave_claims import judge
     from .verdicts import DECIDED
 
     with logged(smk):
@@ -168,7 +169,7 @@ def paper_tables(smk) -> None:
         waves, judged = None, None
         if smk.input.judged:  # seeds in waves: the last checkpoint's table is the paper's
             waves = dict(through=len(smk.input.waves), possible=smk.params.possible)
-            judged = read_csv(smk.input.judged[0], what="claims table", dtype={"seeds_needed": str})
+            judged = read_csv(smk.input.judged[0], what="claims table")
         write_tables(runs, ens, transfer, dict(smk.output.items()), smk.input.reported, smk.input.claims,
                      smk.params.paper, waves=waves, judged=judged)
 

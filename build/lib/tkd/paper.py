@@ -190,6 +190,7 @@ def render(template: str, **context) -> str:
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["num"] = lambda x, nd=2: "–" if _missing(x) else f"{x:.{nd}f}"
     env.filters["int"] = lambda x: "–" if _missing(x) else f"{int(x)}"
+    env.filters["seeds"] = lambda x, n: seeds_text(x, 0 if _missing(n) else int(n))  # a number until shown
     env.filters["tex"] = tex
     env.filters["text"] = lambda x: "–" if _missing(x) or x == "" else x
     env.filters["pct"] = lambda x, nd=0: "–" if _missing(x) else f"{100 * x:.{nd}f} %"

@@ -29,7 +29,8 @@ def write_tables(runs: pd.DataFrame, ensembles: pd.DataFrame, transfer: pd.DataF
         family.append(Family.of_table(judged, criteria.fdr))
         waves = dict(waves, trainings=len(runs), saved=1 - len(runs) / waves["possible"])
     elif waves:
-        from .sequential import designs, judge
+        from .sequential import designs
+        from .wave_claims import judge
 
         claims_df, fam, _ = judge(runs, ensembles, transfer, load_claims(claims), criteria,
                                   designs(waves["looks"], paper["boundary"]), waves["through"])

@@ -82,7 +82,8 @@ def simulate_waves(config: dict, simulations: int, scenario: str, rng_seed: int 
     gets a wave while any row that needs it is undecided (the later evidence of decided rows
     can only add decisions, so this errs, slightly, towards deciding)."""
     from .claims import Criteria, finish_table
-    from .sequential import designs, judge, samples_by_look, trainings
+    from .sequential import designs, trainings
+    from .wave_claims import judge, samples_by_look
     from .verdicts import DECIDED
 
     seq = sequential_config(config)
@@ -101,15 +102,13 @@ def simulate_waves(config: dict, simulations: int, scenario: str, rng_seed: int 
         runs = simulate.grid_runs(seq, truth, noise, rng, confidence)
         looked = samples_by_look(runs, None, None, claims, criteria, cells, last)
         table, _, _ = judge(runs, None, None, claims, criteria, cells, last, plan=False, looked=looked)
-        at_most, _ = finish_table(looked[0], looked[1][-1], looked[2], criteria.fdr, plan=False)
+        at_most, _ = finish_table(looked[-1], criteria.fdr, plan=False)
         if rows is None:
-            rows, tested = looked[0], table.n.gt(0).tolist()
+            rows, tested = looked[-1], table.n.gt(0).tolist()
         decided.append(table.wave.to_numpy(float))
         fixed.append(at_most.verdict.isin(DECIDED).to_numpy())
         stop = np.fmin(table.wave.to_numpy(float), table.futile.to_numpy(float))  # decided, or futile
         made.append(trainings(rows, [w if ran else None for w, ran in zip(stop, tested)], cells, gens))
-    for row, ran in zip(rows, tested):
-        row["simulated"] = ran
     return Simulated(rows, tested, np.array(decided), np.array(fixed), made, cells)
 
 
@@ -130,36 +129,31 @@ def row_plan(config: dict, finished: pd.DataFrame | None, hours: dict, holds: Si
     observed = {}
     if finished is not None and len(finished):
         criteria = Criteria.of(config["paper"])
-        found, samples, regions = rows_of(finished, None, None, load_claims(config["paper"]["claims"]), criteria)
-        table, _ = finish_table(found, samples, regions, criteria.fdr)
-        observed = {row["key"]: r for row, r in zip(found, table.itertuples()) if r.n >= 2}
+        found = rows_of(finished, None, None, load_claims(config["paper"]["claims"]), criteria)
+        table, _ = finish_table(found, criteria.fdr)
+        observed = {row.key: r for row, r in zip(found, table.itertuples()) if r.n >= 2}
     gens = {(b["dataset"], a): b["generations"] + 1 for b in config["grid"] for a in b["archs"]}
     out = []
-    for i, row in enumerate(rows):
-        cell = (row["dataset"], row["arch"])
-        if not row.get("needs") or cell not in cells:
+    for i, (row, simulated) in enumerate(zip(rows, holds.tested)):
+        if not row.needs or row.cell not in cells:
             continue
-        looks = cells[cell].looks
-        seen = observed.get(row["key"])
+        looks = cells[row.cell].looks
+        seen = observed.get(row.key)
         if seen is not None:
-            seeds, source = seeds_value(seen.seeds_needed), f"your runs (n={seen.n}): noncentral t, fixed design"
-        elif not row["simulated"]:  # the simulation has no ensembles or linear probes
+            seeds, source = float(seen.seeds_needed), f"your runs (n={seen.n}): noncentral t, fixed design"
+        elif not simulated:  # the simulation has no ensembles or linear probes
             seeds, source = math.nan, "not simulated (ensembles, probes): planned from your runs once two seeds exist"
         else:
             seeds = _first_look(holds.decided[:, i], looks)
             source = f"simulated, the paper holds ({len(holds.decided)} grids): waves"
-        if_null = _first_look(null.decided[:, i], looks) if row["simulated"] else math.nan
-        per_run, where = hours[row["arch"]]
-        runs_per_seed = len(row["needs"]) * gens[cell]
-        out.append(dict(claim=row["claim"], dataset=row["dataset"], arch=row["arch"], metric=row["metric"],
-                        seeds=seeds, source=source, seeds_if_null=if_null, methods=", ".join(row["needs"]), runs_per_seed=runs_per_seed,
-                        gpu_h_per_run=per_run, gpu_h_source=where,
+        if_null = _first_look(null.decided[:, i], looks) if simulated else math.nan
+        per_run, where = hours[row.labels["arch"]]
+        runs_per_seed = len(row.needs) * gens[row.cell]
+        out.append(dict({k: row.labels[k] for k in ("claim", "dataset", "arch", "metric")}, seeds=seeds,
+                        source=source, seeds_if_null=if_null, methods=", ".join(row.needs),
+                        runs_per_seed=runs_per_seed, gpu_h_per_run=per_run, gpu_h_source=where,
                         gpu_h=seeds * runs_per_seed * per_run if math.isfinite(seeds) else seeds))
     return pd.DataFrame(out, columns=COLUMNS[:-1])
-
-
-def seeds_value(text: str) -> float:
-    return math.inf if text.startswith(">") else float(text) if text[:1].isdigit() else math.nan
 
 
 def budget_rows(table: pd.DataFrame, budget: float) -> pd.Series:

@@ -130,14 +130,14 @@ def image_resolution(images) -> float:
 
 
 def resolution(cube: Cube, groups: list[tuple[int, int]], quantity: str) -> float:
-    """One image's worth of the quantity (points), the floor of a row's per-seed sd: accuracies
-    are counts of images, and equal differences must not give a zero-width interval."""
+    """One image's worth of the quantity, the floor of a row's per-seed sd: accuracies are counts of
+    images (points), and the mean top-1 probability moves by at most 1 / images when one image's
+    probability changes; near-equal differences must not give a near-zero-width interval."""
     q = QUANTITIES[quantity]
-    if not q.accuracy:
-        return 0.0
-    if not q.halves:  # a probe's own test set, of unknown size
+    if not q.halves and q.accuracy:  # a probe's own test set, of unknown size
         return DEFAULT_RESOLUTION
-    return image_resolution(cube.matrix(groups, "images_a") + cube.matrix(groups, "images_b"))
+    one_image = image_resolution(cube.matrix(groups, "images_a") + cube.matrix(groups, "images_b"))
+    return one_image if q.accuracy else one_image / 100  # a mean probability: one image moves it by 1 / images
 
 
 def best_generation(runs: pd.DataFrame, quantity: str = "top1") -> tuple[np.ndarray, float, str]:

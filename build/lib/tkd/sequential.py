@@ -1,4 +1,4 @@
-"""Seeds on demand: the claims table judged after every wave of seeds, valid under early stopping.
+"""Seeds on demand, the statistics: one row's group-sequential tests, valid under early stopping.
 
 A sequential block of the grid (``seeds: {start: 4, step: 2, max: 10}``) runs its seeds in
 waves: seeds 0..start-1 first, then ``step`` more per wave up to ``max``. After each wave the
@@ -16,7 +16,8 @@ share of the block's ``max`` seeds) is held against one constant ``c``; ``shape`
 O'Brien–Fleming (strict early, close to the fixed design at the last look), 0.5 Pocock (the same
 z at every look). A row's evidence after look k is its **repeated p-value**: the probability,
 with no effect, that this statistic's largest value over the planned looks reaches the largest
-one seen so far (Jennison & Turnbull 2000, ch. 9); valid whenever the row stops.
+one seen so far (Jennison & Turnbull 2000, ch. 9); valid whenever the row stops. The claims
+table built on these tracks, wave by wave, is :mod:`tkd.wave_claims`.
 
 Each look's ``z_k`` is the normal quantile of that look's exact one-sided t-test p-value. The
 looks' t-statistics are less correlated than Brownian motion assumes, so the crossing probability
@@ -34,14 +35,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from scipy import stats as st
 from scipy.special import logsumexp
 
-from .stats import MIN_SEEDS, Region, Sample, p_values, power
+from .stats import MIN_SEEDS, Region, Sample, p_values
 from .verdicts import Track
 
-__all__ = ["Design", "SequentialTrack", "designs", "evidence", "samples_by_look", "judge", "SHAPES"]
+__all__ = ["Design", "SequentialTrack", "designs", "evidence", "trainings", "SHAPES"]
 
 SHAPES = {"obrien-fleming": 0.0, "pocock": 0.5}  # Wang-Tsiatis shapes by name; any number in [0, 0.5] works
 PATHS = 400_000  # simulated null paths per design
@@ -174,118 +174,17 @@ def evidence(samples: list[Sample | None], region: Region) -> dict[str, np.ndarr
     return {"supported": z[:, 0], "against": z[:, 1]}
 
 
-def _at_look(frame: pd.DataFrame | None, seeds: dict[tuple, set]) -> pd.DataFrame | None:
-    """The rows of ``frame`` whose seed was run by the look (``seeds``: cell -> its seeds by then)."""
-    if frame is None or frame.empty:
-        return frame
-    return frame[[s in seeds.get((d, a), ()) for d, a, s in zip(frame.dataset, frame.arch, frame.seed)]]
-
-
-def seed_order(runs: pd.DataFrame) -> dict[tuple, list]:
-    """Each cell's seeds in the order the waves add them: ascending (0..n-1 in the workflow,
-    whatever their numbers in a finished runs table)."""
-    return {cell: sorted(set(part.seed)) for cell, part in runs.groupby(["dataset", "arch"])} if len(runs) else {}
-
-
-def samples_by_look(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria,
-                    cell_designs: dict[tuple[str, str], Design], through: int):
-    """The claims table's rows, and each row's sample at every look 1..``through`` (the seeds each
-    cell had by then), with the regions the claims make."""
-    from .claims import rows_of
-
-    per_look, regions, base = [], None, None
-    order = seed_order(runs)
-    for look in range(through):
-        seeds = {cell: set(order.get(cell, [])[: d.looks[min(look, len(d.looks) - 1)]])
-                 for cell, d in cell_designs.items()}
-        rows, samples, regions = rows_of(_at_look(runs, seeds), _at_look(ensembles, seeds),
-                                         _at_look(transfer, seeds), claims, criteria)
-        if base is not None and [r["key"] for r in rows] != [r["key"] for r in base]:
-            raise ValueError(f"the claims table's rows differ between waves 1 and {look + 1}")
-        per_look.append(samples)
-        base = rows
-    return base, per_look, regions
-
-
-def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria,
-          cell_designs: dict[tuple[str, str], Design], through: int, plan: bool = True, looked=None):
-    """The claims table after wave ``through``: every row judged on its repeated p-values, with the
-    wave at which it was decided. Returns (table, family, needs): ``needs`` lists the
-    (dataset, arch, method) chains that the undecided rows need, where their cell has more waves.
-    ``looked``: what :func:`samples_by_look` returns for these arguments, when the caller has it."""
-    from .claims import finish_table
-
-    base, per_look, regions = looked or samples_by_look(runs, ensembles, transfer, claims, criteria, cell_designs,
-                                                        through)
-    cells = [(r["dataset"], r["arch"]) for r in base]
-    looks = [len(cell_designs[cell].looks) if cell in cell_designs else 0 for cell in cells]
-    by_row = [[samples[i] for samples in per_look][: looks[i]] for i in range(len(base))]
-    z = [evidence(row, region) if looks[i] else None for i, (row, region) in enumerate(zip(by_row, regions))]
-
-    def tracks_at(look: int) -> list:
-        return [None if not looks[i] else SequentialTrack.of(by_row[i][: look + 1], z[i], cell_designs[cell])
-                for i, cell in enumerate(cells)]
-
-    decided_at = _decided_at(tracks_at, per_look, regions, criteria.fdr)
-    table, family = finish_table(base, per_look[-1], regions, criteria.fdr, plan, tracks_at(through - 1))
-    table["wave"] = decided_at
-    table["futile"] = _futile_at(by_row, regions, decided_at, cells, cell_designs, criteria)
-    undecided = table.verdict.eq("inconclusive") & table.n.gt(0) & table.futile.isna()
-    needs = sorted({(d, a, m) for (d, a), row, open_, k in zip(cells, base, undecided, looks)
-                    if open_ and through < k for m in row.get("needs", [])})
-    return table, family, needs
-
-
-def _futile_at(by_row, regions, decided_at, cells, cell_designs, criteria) -> list[float]:
-    """The first wave after which an undecided row stops asking for seeds: the chance, were its
-    estimate and spread the truth, that the design's most seeds reach either decision at one row's
-    own level is below ``criteria.futility`` (stochastic curtailment; NaN: never). It changes no
-    verdict: the row stays inconclusive, and is judged on whatever seeds its chains still get."""
-    out = [math.nan] * len(by_row)
-    if not criteria.futility:
-        return out
-    for i, (samples, region, cell) in enumerate(zip(by_row, regions, cells)):
-        design = cell_designs.get(cell)
-        if design is None:
-            continue
-        alpha = design.nominal(criteria.fdr / 2, len(design.looks) - 1)
-        for look, s in enumerate(samples[: len(design.looks) - 1]):
-            if not math.isnan(decided_at[i]) and decided_at[i] <= look + 1:
-                break
-            if s is None or s.n < MIN_SEEDS or s.constant:
-                continue
-            chance = max(float(power(s.mean, s.sd, design.looks[-1], region, alpha, aim))
-                         for aim in ("supported", "against"))
-            if chance < criteria.futility:
-                out[i] = look + 1
-                break
-    return out
-
-
-def _decided_at(tracks_at, per_look, regions, fdr: float) -> list[float]:
-    """The first wave at which each row's verdict was reached (NaN: undecided)."""
-    from .verdicts import DECIDED, judge_table
-
-    first = [math.nan] * len(regions)
-    for look in range(len(per_look)):
-        rows, _ = judge_table(per_look[look], regions, fdr, plan=False, tracks=tracks_at(look))
-        for i, row in enumerate(rows):
-            if math.isnan(first[i]) and row["verdict"] in DECIDED:
-                first[i] = look + 1
-    return first
-
-
-def trainings(rows: list[dict], decided_at, cell_designs: dict[tuple[str, str], Design],
+def trainings(rows: list, decided_at, cell_designs: dict[tuple[str, str], Design],
               generations: dict[tuple[str, str], int]) -> dict[tuple, int]:
     """The training runs each chain (dataset, arch, method) makes in waves: a chain gets a wave while
     any tested row that needs it is undecided (``decided_at``: each row's wave, NaN undecided;
     None for a row that cannot be tested). ``generations``: runs per seed of each cell."""
     last: dict[tuple, int] = {}
     for row, wave in zip(rows, decided_at):  # wave: the decision's, or where the row stopped as futile
-        cell = (row["dataset"], row["arch"])
-        if wave is None or cell not in cell_designs or not row.get("needs"):
+        cell = row.cell
+        if wave is None or cell not in cell_designs or not row.needs:
             continue
         w = len(cell_designs[cell].looks) if math.isnan(wave) else int(wave)
-        for method in row["needs"]:
+        for method in row.needs:
             last[cell + (method,)] = max(last.get(cell + (method,), 1), w)
     return {chain: cell_designs[chain[:2]].looks[w - 1] * generations[chain[:2]] for chain, w in last.items()}

@@ -34,7 +34,7 @@ from scipy import stats as st
 from .stats import (AGAINST, ALPHA, CONSTANT_WHY, MIN_SEEDS, Region, Sample, interval, judge, p_values, power,
                     row_verdict, seeds_needed, target)
 
-__all__ = ["FDR", "Family", "Track", "judge_table", "label", "DECIDED"]
+__all__ = ["FDR", "Family", "Track", "Row", "judge_table", "label", "DECIDED"]
 
 DECIDED = ("supported",) + AGAINST
 
@@ -99,10 +99,28 @@ class Track:
         return alpha
 
 
-def judge_table(samples: list[Sample | None], regions: list[Region], fdr: float = FDR, plan: bool = True,
-                tracks: list[Track | None] | None = None) -> tuple[list[dict], Family]:
-    """Every row's family verdict. ``samples``: the per-seed values of each row (None: not run);
-    ``tracks``: their evidence where a design other than the fixed one made it (:mod:`tkd.sequential`).
+@dataclass
+class Row:
+    """One row of a claims table as the family judges it: its per-seed sample (None: not run), the
+    region its claim makes, and its evidence where a design other than the fixed one made it
+    (``track``; ``untested``: that design cannot decide it yet)."""
+
+    sample: Sample | None
+    region: Region
+    track: Track | None = None
+    untested: bool = False
+
+    def evidence(self) -> Track | None:
+        """The p-values the family judges it by; None while it cannot decide."""
+        if self.track is not None or self.untested:
+            return self.track
+        if self.sample is None or self.sample.n < MIN_SEEDS:
+            return None
+        return Track.fixed(self.sample, self.region)
+
+
+def judge_table(table: list[Row], fdr: float = FDR, plan: bool = True) -> tuple[list[dict], Family]:
+    """Every row's family verdict.
 
     Each row's dict: the raw (row-alone, 95 %) ``ci_low``/``ci_high``/``raw_verdict``, the p-values
     ``p_supported``/``p_against``, the family's ``level`` (of the interval shown),
@@ -110,15 +128,14 @@ def judge_table(samples: list[Sample | None], regions: list[Region], fdr: float 
     ``seeds_needed``/``power_now`` for the decision the estimate points to, at the family level
     (``plan``; simulations of many tables leave it out)."""
     q = fdr / 2
-    if tracks is None:
-        tracks = [None if s is None or s.n < MIN_SEEDS else Track.fixed(s, r) for s, r in zip(samples, regions)]
+    tracks = [row.evidence() for row in table]
     tested = [i for i, t in enumerate(tracks) if t is not None]
     m = len(tested)
     sup = dict(zip(tested, _rejected([tracks[i].p[0] for i in tested], q)))
     con = dict(zip(tested, _rejected([tracks[i].p[1] for i in tested], q)))
     r_sup, r_con = int(sum(sup.values())), int(sum(con.values()))
     rows = []
-    for i, (s, region) in enumerate(zip(samples, regions)):
+    for i, (s, region) in enumerate((row.sample, row.region) for row in table):
         if s is None or s.n == 0:
             rows.append(dict(verdict="not run", raw_verdict="not run", n=0))
             continue

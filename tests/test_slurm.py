@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from helpers import REPO, snakemake
+from tkd import layout
 
 
 def _slurm_up() -> bool:
@@ -62,14 +63,14 @@ def test_missing_data_submits_no_training_job(tmp_path):
     assert log.count("Error in rule data") <= 2, "the data rule is not retried (one error each for cifar100, cifar10)"
 
 
-def long_training(tmp_path):
-    """A site file for one patriarch of 12 epochs on a (fake) GPU: long enough to catch it running."""
+def long_training(tmp_path, epochs=12):
+    """A site file for one patriarch of ``epochs`` epochs on a (fake) GPU: long enough to catch it running."""
     override = tmp_path / "long.yaml"
-    override.write_text(FAKE_GPU.format(recipe="long") + """
+    override.write_text(FAKE_GPU.format(recipe="long") + f"""
 recipes:
-  long: {epochs: 12, batch_size: 64, lr: 0.05}
+  long: {{epochs: {epochs}, batch_size: 64, lr: 0.05}}
 execution:
-  eval_every: 12
+  eval_every: {epochs}
 grid:
   - {dataset: synthetic, archs: [resnet8_tiny_cifar], methods: [ce], seeds: [0], generations: 0}
 """)
@@ -86,9 +87,11 @@ def test_cancelled_training_is_resubmitted_and_resumes(tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and "epoch 3/12" not in (train_log.read_text() if train_log.exists() else ""):
         time.sleep(0.5)
-    running = subprocess.run(["squeue", "-h", "-t", "R", "-o", "%i"], capture_output=True, text=True).stdout.split()
-    assert len(running) == 1, "exactly the training job is running"
-    subprocess.run(["scancel", running[0]], check=True)  # SIGTERM now, SIGKILL after KillWait
+    record = json.loads((results / "synthetic/resnet8_tiny_cifar/ce/seed0/gen0" / layout.RUNNING).read_text())
+    running = subprocess.run(["squeue", "--me", "-h", "-t", "R", "-o", "%i"], capture_output=True,
+                             text=True).stdout.split()
+    assert record["slurm_job_id"] in running, "the training job runs under SLURM (other suites' jobs aside)"
+    subprocess.run(["scancel", record["slurm_job_id"]], check=True)  # SIGTERM now, SIGKILL after KillWait
     log, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, log[-4000:]
     assert len(submissions(log)["train"]) == 2, "the global retry resubmitted it through sbatch"
@@ -176,13 +179,15 @@ def test_status_tells_a_live_slurm_run_from_an_interrupted_and_a_deleted_one(tmp
     from helpers import tkd
 
     results = tmp_path / "results"
-    configs = ["--configfile", "workflow/demo.yaml", str(long_training(tmp_path))]
+    # 400 epochs: it is cancelled long before it could end, however loaded the machine (12 could
+    # finish between the status call and the cancel)
+    configs = ["--configfile", "workflow/demo.yaml", str(long_training(tmp_path, epochs=400))]
     cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "-j", "4", *configs, "--config",
            f"results={results}", "--until", "train", "--retries", "0", *LOCAL]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     train_log = results / "logs/train/synthetic/resnet8_tiny_cifar/ce/seed0/gen0.log"
     deadline = time.time() + 300
-    while time.time() < deadline and "epoch 2/12" not in (train_log.read_text() if train_log.exists() else ""):
+    while time.time() < deadline and "epoch 2/400" not in (train_log.read_text() if train_log.exists() else ""):
         time.sleep(0.5)
 
     def status():
@@ -193,8 +198,11 @@ def test_status_tells_a_live_slurm_run_from_an_interrupted_and_a_deleted_one(tmp
     live = status()
     assert "1 running" in live, live
     proc.send_signal(signal.SIGINT)  # Snakemake cancels its SLURM jobs
-    proc.communicate(timeout=300)
-    while time.time() < deadline and subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip():
+    log = proc.communicate(timeout=300)[0]
+    ours = {job for jobs in submissions(log).values() for job in jobs}  # blind to other suites' jobs
+    assert ours, log[-2000:]
+    while time.time() < deadline and ours & set(subprocess.run(["squeue", "--me", "-h", "-o", "%i"], capture_output=True,
+                                                               text=True).stdout.split()):
         time.sleep(1)
     stopped = status()
     assert "0 running" in stopped and "1 interrupted" in stopped and "resume" in stopped, stopped

@@ -124,7 +124,7 @@ def sequential_rows(config, claims, n, waves):
     from tkd.verdicts import judge_table
 
     seq = dict(config, grid=[dict(b, seeds=dict(waves)) for b in config["grid"]])
-    cells = designs(cell_looks(seq))
+    cells, criteria = designs(cell_looks(seq), config["paper"]["boundary"]), Criteria.of(config["paper"])
     looks = len(next(iter(cells.values())).looks)
     gens = {(b["dataset"], a): b["generations"] + 1 for b in seq["grid"] for a in b["archs"]}
     fixed_runs = len(grid.runs(seq))  # the fixed design at the most seeds
@@ -136,8 +136,8 @@ def sequential_rows(config, claims, n, waves):
             seq_any, naive_any, once_any, seq_power, once_power, made = [], [], [], [], [], []
             for _ in range(n):
                 runs = simulate.grid_runs(seq, truth, noise, rng, c)
-                looked = samples_by_look(runs, None, None, claims, Criteria(), cells, looks)
-                table, _, _ = judge(runs, None, None, claims, Criteria(), cells, looks, plan=False, looked=looked)
+                looked = samples_by_look(runs, None, None, claims, criteria, cells, looks)
+                table, _, _ = judge(runs, None, None, claims, criteria, cells, looks, plan=False, looked=looked)
                 rows = looked[-1]
                 fixed = [[r["verdict"] for r in judge_table(at_look, plan=False)[0]] for at_look in looked]
                 tested = table.n.gt(0)
@@ -146,7 +146,8 @@ def sequential_rows(config, claims, n, waves):
                 once_any.append("supported" in fixed[-1])
                 seq_power.append((table.verdict[tested] == "supported").mean())
                 once_power.append(np.mean([v == "supported" for v, t in zip(fixed[-1], tested) if t]))
-                made.append(sum(trainings(rows, [w if t else None for w, t in zip(table.wave, tested)], cells,
+                stop = np.fmin(table.wave.to_numpy(float), table.futile.to_numpy(float))  # decided, or futile
+                made.append(sum(trainings(rows, [w if t else None for w, t in zip(stop, tested)], cells,
                                           gens).values()))
             row = {"regime": regime, "scenario": scenario, "looks": "/".join(map(str, next(iter(cells.values())).looks)),
                    "grids": n}
@@ -220,8 +221,8 @@ def main() -> int:
         ("null", "Null paper grids (no effect anywhere, 3 seeds)", lambda: null_rows(config, claims, args.grids)),
         ("selection", "Choosing the best of six equal generations (bias in points, 95 % coverage)", selection_rows),
         ("power", "Power on simulated paper grids", lambda: power_rows(config, claims, args.power_grids)),
-        *[("sequential", f"Seeds in waves (start 3, step {step}, max 9)",
-           lambda step=step: sequential_rows(config, claims, args.sequential_grids, {"start": 3, "step": step, "max": 9}))
+        *[("sequential", f"Seeds in waves (start 4, step {step}, max 10)",
+           lambda step=step: sequential_rows(config, claims, args.sequential_grids, {"start": 4, "step": step, "max": 10}))
           for step in (2, 1)],
         ("negligible", "Null paper grids at 10 seeds: not reproduced", lambda: negligible_rows(
             config, claims, args.negligible_grids)),

@@ -26,6 +26,10 @@ def test_files_merge_in_order_and_defaults_are_filled(tmp_path):
     ({"archs": {"resnet56_cifar": {"recipe": "fast"}}}, "archs.resnet56_cifar.recipe: 'fast'"),
     ({"transfer": {"dataset": "mnist"}}, "transfer.dataset: 'mnist'"),
     ({"execution": {"compile": "sometimes"}}, "config: "),
+    ({"paper": {"delta": {"points": 1.0}}}, r"paper.delta.points: 1 is above the smallest gain the paper claims "
+                                            r"\(0.9 points, C7\)"),
+    ({"paper": {"tolerance": 0.95}}, "paper.delta.points: 0.95"),  # delta follows the tolerance by default
+    ({"paper": {"boundary": 0.7}}, "config: "),
 ])
 def test_bad_config_names_the_key(tmp_path, override, match):
     site = tmp_path / "site.yaml"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from tkd.stats import (MAX_SEEDS, MIN_SEEDS, Region, effect_verdict, interval, p_values, power, sample, seeds_needed,
+from tkd.stats import (MAX_SEEDS, MIN_SEEDS, Region, effect_verdict, interval, judge, p_values, power, sample,
+                       seeds_needed,
                        seeds_text, t_interval, value_verdict)
 
 T_975_DF2 = 4.302652729911275  # Student t, 97.5 % quantile, 2 degrees of freedom (tables)
@@ -184,3 +185,60 @@ def test_a_reported_number_matched_with_enough_seeds_is_supported():
     assert v.verdict == "inconclusive" and v.seeds_needed > 3
     assert value_verdict([71.0, 71.2, 70.9], 71.5, 72.5, 0.0).verdict == "contradicted"  # below a range
     assert value_verdict([], 30.0).verdict == "not run"
+
+
+# --------------------------------------------------------------------------- what each field says (mutation tests)
+def test_direction_and_size_labels_of_an_interval():
+    sized = Region.effect(">", (1.0, 2.0), 0.5)  # band 0.5 .. 2.5
+    assert judge(1.0, 2.0, Region.effect(">")) == ("supported", "", "supported")
+    assert judge(-2.0, -1.0, Region.effect(">")) == ("contradicted", "", "contradicted")
+    assert judge(-1.0, 1.0, Region.effect(">")) == ("inconclusive", "", "inconclusive")
+    assert judge(1.0, 2.0, sized) == ("supported", "consistent", "supported")
+    assert judge(0.1, 0.3, sized) == ("supported", "smaller", "contradicted")
+    assert judge(3.0, 4.0, sized) == ("supported", "larger", "contradicted")
+    assert judge(0.3, 1.0, sized) == ("supported", "undetermined", "inconclusive")
+    assert judge(29.0, 31.0, Region.value(30.0, tolerance=2.0)) == ("", "", "supported")
+    assert judge(0.1, 0.3, Region.effect(">", delta=0.5)) == ("supported", "", "negligible")
+    assert judge(-0.3, 0.3, Region.effect(">", delta=0.5)) == ("inconclusive", "", "negligible")
+
+
+def test_what_the_claimed_column_and_the_seeds_column_say():
+    assert Region.effect(">").shown() == "> 0" and Region.effect("<").shown() == "< 0"
+    assert Region.effect("<", (-0.9, -0.9), 0.5).shown() == "-1.40 to -0.40"
+    assert Region.effect(">", (5.0, math.inf), 0.5).shown() == ">= +4.50"
+    assert Region.value(30.0, tolerance=0.5).shown() == "29.50 to 30.50"
+    assert Region.value(30.0, math.inf).shown() == ">= 30.00"
+    assert Region.value(30.0, tolerance=0.5).direction is False
+    assert seeds_text(7.0) == "7" and seeds_text(math.inf) == "> 100" and seeds_text(math.nan) == "not run"
+    assert seeds_text(math.nan, 1) == "unknown (1 seed: no spread yet)"
+    assert seeds_text(math.nan, 2) == "unknown (2 seeds: no spread yet)"
+
+
+def test_a_row_of_no_one_and_two_seeds_says_what_it_lacks():
+    none = effect_verdict([], ">")
+    assert (none.verdict, none.why, none.n) == ("not run", "no values", 0) and math.isnan(none.estimate)
+    one = effect_verdict([1.0], ">", (1.0, 2.0), 0.5)
+    assert one.why == "n=1 seed: at least 3 are needed for an interval that can decide"
+    assert (one.verdict, one.direction, one.size, one.estimate) == ("inconclusive", "inconclusive", "undetermined", 1.0)
+    two = effect_verdict([1.0, 2.0], ">")
+    assert two.why.startswith("n=2 seeds:") and (two.direction, two.size) == ("inconclusive", "")
+    assert math.isfinite(two.ci_high) and 0 < two.power_now < 1 and two.seeds_needed > 2
+    assert all(math.isfinite(p) for p in p_values(sample([1.0, 2.0]), Region.effect(">")))
+    assert value_verdict([1.0, 2.0], 30.0).direction == ""
+
+
+def test_power_of_a_sized_claim_against_simulation():
+    """Two one-sided tests: the planned power is a lower bound of the simulated one, and close; the
+    power to contradict a size far above the band is one."""
+    region = Region.effect(">", (1.22, 2.22), 0.5)
+    mean, sd, n = 1.7, 0.5, 8
+    rng = np.random.default_rng(2)
+    draws = rng.normal(mean, sd, (20000, n))
+    lo = draws.mean(1) - st.t.ppf(0.975, n - 1) * draws.std(1, ddof=1) / math.sqrt(n)
+    hi = draws.mean(1) + st.t.ppf(0.975, n - 1) * draws.std(1, ddof=1) / math.sqrt(n)
+    simulated = np.mean((lo > region.low) & (hi < region.high))
+    planned = float(power(mean, sd, n, region))
+    assert planned <= simulated + 0.01 and planned >= simulated - 0.1, (planned, simulated)
+    assert float(power(6.0, 0.5, 8, region, aim="against")) == pytest.approx(1.0)
+    assert 0.0 <= float(power(0.0, 1.0, 3, region)) <= 1.0
+    assert seeds_needed(10.0, 0.1, Region.effect(">")) == 3, "never fewer than MIN_SEEDS"

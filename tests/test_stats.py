@@ -242,3 +242,16 @@ def test_power_of_a_sized_claim_against_simulation():
     assert float(power(6.0, 0.5, 8, region, aim="against")) == pytest.approx(1.0)
     assert 0.0 <= float(power(0.0, 1.0, 3, region)) <= 1.0
     assert seeds_needed(10.0, 0.1, Region.effect(">")) == 3, "never fewer than MIN_SEEDS"
+
+
+def test_the_noncentral_t_where_scipy_gives_nan_is_its_limit():
+    """scipy 1.17 returns NaN for cdf(-2.36; 7, 31.1): the helpers give the limit (0 below the
+    noncentrality), and scipy's own value wherever it has one."""
+    from tkd.stats import _nct_cdf, _nct_sf
+
+    assert _nct_cdf(-2.36, 7, 31.1) == pytest.approx(0.0, abs=1e-12)
+    assert _nct_sf(-2.36, 7, 31.1) == pytest.approx(1.0, abs=1e-12)
+    assert _nct_cdf(40.0, 7, 31.1) == pytest.approx(1.0, abs=0.05) and _nct_sf(40.0, 7, 31.1) <= 0.05
+    x = np.array([-1.0, 0.5, 2.0])
+    assert _nct_cdf(x, 7, 0.5) == pytest.approx(st.nct.cdf(x, 7, 0.5), rel=1e-12)
+    assert _nct_sf(x, 7, 0.5) == pytest.approx(st.nct.sf(x, 7, 0.5), rel=1e-12)

@@ -173,3 +173,20 @@ def test_zero_variance_and_nan_in_a_runs_table(config, claims):
     runs.loc[(runs.method == "tsd-0.6") & (runs.generation == 0) & (runs.seed == 1), "mean_top1_prob"] = np.nan
     c1 = claims_table(runs, claims=claims, plan=False).query("claim == 'C1' and metric == 'mean_top1_prob'")
     assert set(c1[c1.subject.str.startswith("tsd-0.6")].n) == {2}
+
+
+def test_a_read_back_table_gives_its_family_and_caption():
+    """claims.csv read back (the paper tables of a sequential grid, the end-of-run summary): the family
+    counts the rows that could decide (>= 3 seeds) and each verdict, and the caption says so."""
+    from tkd.verdicts import Family
+
+    table = pd.DataFrame(dict(n=[3, 5, 2, 0, 4, 3], verdict=["supported", "negligible", "inconclusive", "not run",
+                                                            "contradicted", "inconclusive"]))
+    family = Family.of_table(table, 0.1)
+    assert (family.m, family.supported, family.contradicted, family.negligible, family.fdr) == (4, 1, 1, 1, 0.1)
+    assert family.against == 2 and Family.of_table(table).fdr == 0.05
+    assert family.caption() == (
+        "Verdicts judged as a family over the 4 rows that can decide (at least 3 seeds), with Benjamini-Hochberg: "
+        "at most 5 % of the supported rows and 5 % of the not-reproduced rows (contradicted or negligible) are "
+        "expected to be false (1 supported, 1 contradicted, 1 negligible).")
+    assert Family.of_table(table.iloc[:1]).caption().startswith("Verdicts judged as a family over the 1 row that")

@@ -251,7 +251,6 @@ def test_the_noncentral_t_where_scipy_gives_nan_is_its_limit():
 
     assert _nct_cdf(-2.36, 7, 31.1) == pytest.approx(0.0, abs=1e-12)
     assert _nct_sf(-2.36, 7, 31.1) == pytest.approx(1.0, abs=1e-12)
-    assert _nct_cdf(40.0, 7, 31.1) == pytest.approx(1.0, abs=0.05) and _nct_sf(40.0, 7, 31.1) <= 0.05
     x = np.array([-1.0, 0.5, 2.0])
     assert _nct_cdf(x, 7, 0.5) == pytest.approx(st.nct.cdf(x, 7, 0.5), rel=1e-12)
     assert _nct_sf(x, 7, 0.5) == pytest.approx(st.nct.sf(x, 7, 0.5), rel=1e-12)

@@ -133,9 +133,12 @@ def test_seeds_in_waves_through_the_slurm_profile_and_after_a_crash(demo, tmp_pa
     local_results, _ = demo
     results = tmp_path / "results"
     override = tmp_path / "waves.yaml"
+    # a strict family (fdr 0.001) and no futility: three seeds decide nothing and stop nothing, on any
+    # CPU, so the second wave is certain; this test is about SLURM, tests/test_sequential.py about when
     override.write_text(FAKE_GPU.format(recipe="demo") + yaml.safe_dump({"grid": [
         {"dataset": "synthetic", "archs": ["resnet8_tiny_cifar"], "methods": ["ce", "tsd"],
-         "seeds": {"start": 3, "step": 1, "max": 4}, "generations": 0}]}))
+         "seeds": {"start": 3, "step": 1, "max": 4}, "generations": 0}],
+        "paper": {"fdr": 0.001, "futility": 0.0}}))
     args = ["--profile", "slurm", "-j", "8", "--configfile", "workflow/demo.yaml", str(override),
             "--config", f"results={results}", *LOCAL]
     out = snakemake(*args, timeout=1500)

@@ -72,7 +72,7 @@ recipes:
 execution:
   eval_every: {epochs}
 grid:
-  - {dataset: synthetic, archs: [resnet8_tiny_cifar], methods: [ce], seeds: [0], generations: 0}
+  - {{dataset: synthetic, archs: [resnet8_tiny_cifar], methods: [ce], seeds: [0], generations: 0}}
 """)
     return override
 

@@ -81,6 +81,7 @@ def check(config: dict) -> None:
         if ds["kind"] == "imagefolder" and ds["eval_resize"] < ds["image_size"]:
             raise SpecError(f"datasets.{name}.eval_resize: {ds['eval_resize']} is smaller than "
                             f"image_size {ds['image_size']}; the center crop needs eval_resize >= image_size")
+    _check_delta(config["paper"])
     transfer = config["transfer"]
     if transfer["enabled"] and transfer["dataset"] not in config["datasets"]:
         raise SpecError(f"transfer.dataset: {transfer['dataset']!r} is not defined in datasets")
@@ -97,3 +98,21 @@ def check(config: dict) -> None:
             for name in block[key]:
                 if name not in config[section]:
                     raise SpecError(f"grid[{i}].{key}: {name!r} is not defined in {section}")
+
+
+def _check_delta(paper: dict) -> None:
+    """The smallest effect worth claiming (delta) must not exceed a gain the paper itself claims:
+    that claim's own effect would be called negligible."""
+    import csv
+
+    delta = paper["tolerance"] if paper["delta"]["points"] is None else paper["delta"]["points"]
+    path = data_file(paper["claims"])
+    if not path.is_file():
+        return  # the rules that read it name it as an input: Snakemake reports it missing
+    with path.open() as f:
+        sized = [(min(abs(float(r["claimed_low"])), abs(float(r["claimed_high"]))), r["claim"])
+                 for r in csv.DictReader(f) if r.get("claimed_low") and r.get("quantity") != "mean_top1_prob"]
+    if sized and delta > min(sized)[0]:
+        size, claim = min(sized)
+        raise SpecError(f"paper.delta.points: {delta:g} is above the smallest gain the paper claims ({size:g} points, "
+                        f"{claim}); a smallest effect worth claiming must not call the paper's own claim negligible")

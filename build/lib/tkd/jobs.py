@@ -151,6 +151,7 @@ def wave(smk) -> None:
             "wave": number, "stop": not next_runs, "next_runs": next_runs,
             "chains": [list(c) for c in sorted(wanted)], "runs_so_far": len(runs),
             "decided": int(table.verdict.isin(DECIDED).sum()), "undecided": len(open_rows),
+            "futile": int(table.futile.notna().sum()),
             "undecided_rows": [f"{r.claim} {r.dataset}/{r.arch} {r.metric} ({r.subject} vs {r.reference})"
                                for r in open_rows.itertuples()]})
         print(summary_text(table), f"\n\nwave {number}: {family.caption()}", flush=True)

@@ -232,16 +232,29 @@ def power(mean: float, sd: float, n, region: Region, alpha: float = ALPHA, aim: 
         return np.clip(k * (m - bound), -_NCP_CAP, _NCP_CAP)
 
     if aim == "supported":
-        p = st.nct.sf(crit, df, ncp(region.low))
+        p = _nct_sf(crit, df, ncp(region.low))
         if math.isfinite(region.high):
-            p = p + st.nct.cdf(-crit, df, ncp(region.high)) - 1
+            p = p + _nct_cdf(-crit, df, ncp(region.high)) - 1
     elif _direction_only(region):
-        p = st.nct.cdf(-crit, df, ncp(region.delta))
+        p = _nct_cdf(-crit, df, ncp(region.delta))
     else:
-        p = st.nct.cdf(-crit, df, ncp(region.low))
+        p = _nct_cdf(-crit, df, ncp(region.low))
         if math.isfinite(region.high):
-            p = p + st.nct.sf(crit, df, ncp(region.high))
+            p = p + _nct_sf(crit, df, ncp(region.high))
     return np.clip(p, 0.0, 1.0)
+
+
+def _nct_cdf(x, df, nc):
+    """The noncentral t's cdf; where scipy returns NaN far in a tail (e.g. x = -2.4, nc = 31), its
+    limit there: 0 below the noncentrality, 1 above it."""
+    p = np.asarray(st.nct.cdf(x, df, nc), dtype=float)
+    return np.where(np.isnan(p), np.where(np.asarray(x) < np.asarray(nc), 0.0, 1.0), p)
+
+
+def _nct_sf(x, df, nc):
+    """The same for the survival function (exact in the upper tail, where 1 - cdf is not)."""
+    p = np.asarray(st.nct.sf(x, df, nc), dtype=float)
+    return np.where(np.isnan(p), np.where(np.asarray(x) < np.asarray(nc), 1.0, 0.0), p)
 
 
 def seeds_needed(mean: float, sd: float, region: Region, alpha: float = ALPHA, aim: str | None = None,

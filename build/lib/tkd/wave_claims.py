@@ -67,6 +67,10 @@ def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteri
     table, family = finish_table(table_at(through - 1), criteria.fdr, plan)
     table["wave"] = decided_at
     table["futile"] = _futile_at(by_row, base, designs_, decided_at, criteria)
+    for i in table.index[table.futile.notna()]:
+        most = designs_[i].looks[-1]
+        table.loc[i, "why"] += (f"; stopped asking for seeds after wave {table.futile[i]:g}: under "
+                                f"{criteria.futility:.0%} chance of a decision by {most} seeds at its estimate")
     open_ = table.verdict.eq("inconclusive") & table.n.gt(0) & table.futile.isna()
     needs = sorted({row.cell + (m,) for row, d, is_open in zip(base, designs_, open_)
                     if is_open and d and through < len(d.looks) for m in row.needs})

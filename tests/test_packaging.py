@@ -4,7 +4,6 @@ import os
 import site
 import subprocess
 import sys
-import tomllib
 import venv
 
 import pytest
@@ -14,6 +13,7 @@ from helpers import REPO
 
 
 def test_the_conda_environment_lists_pyprojects_dependencies():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     wanted = {d for d in project["dependencies"] if not d.startswith("snakemake")}  # the rules run inside it
     wanted |= set(project["optional-dependencies"]["tensorboard"])

@@ -1,6 +1,7 @@
 """tkd installs as a package: a wheel installed outside the checkout runs the commands, and the
 rules' conda environment lists exactly the dependencies pyproject.toml declares."""
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -32,9 +33,12 @@ def test_nothing_inserts_the_repository_into_sys_path():
 def test_a_wheel_installed_elsewhere_runs_plan_and_status(tmp_path):
     """Build the wheel, install it (without dependencies: this environment's are borrowed through a
     .pth line) in a fresh venv, and run the commands from a folder outside the checkout."""
-    wheels = tmp_path / "wheels"
+    source, wheels = tmp_path / "source", tmp_path / "wheels"  # built from a copy: no build/ in the checkout
+    shutil.copytree(REPO / "tkd", source / "tkd", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                          str(wheels), str(REPO)], capture_output=True, text=True, cwd=tmp_path)
+                          str(wheels), str(source)], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     wheel = next(wheels.glob("tkd-*.whl"))
     env = tmp_path / "env"

@@ -202,3 +202,12 @@ def test_seeds_in_their_own_order_whatever_their_numbers(tmp_path, config, claim
     out = tkd("claims", str(path), "--looks", "4,6,8,10")
     assert out.returncode == 0, out.stderr
     assert "(wave " in out.stdout and "negligible" in out.stdout
+
+
+@pytest.mark.parametrize("option,value", [("--delta", "-1"), ("--delta-probability", "2"), ("--boundary", "0.7"),
+                                          ("--looks", "6,4"), ("--looks", "4,x")])
+def test_bad_claims_options_are_one_clear_error(tmp_path, option, value):
+    path = tmp_path / "runs.csv"
+    good_runs().to_csv(path, index=False)
+    out = tkd("claims", str(path), option, value)
+    assert out.returncode == 2 and f"argument {option}:" in out.stderr and "Traceback" not in out.stderr, out.stderr

@@ -56,13 +56,12 @@ class Criteria:
     delta: float | None = None
     delta_probability: float = 0.025
     futility: float = 0.0  # seeds in waves: a row whose chance of a decision by the most seeds is below it stops
-    boundary: float = 0.0  # seeds in waves: the Wang-Tsiatis shape of both decisions' boundaries
 
     @classmethod
     def of(cls, paper: dict) -> "Criteria":
         delta = paper.get("delta", {})
         return cls(paper["tolerance"], paper["fdr"], delta.get("points"), delta.get("probability", 0.025),
-                   paper.get("futility", 0.0), paper.get("boundary", 0.0))
+                   paper.get("futility", 0.0))
 
     def delta_for(self, claim: pd.Series) -> float:
         """The claim's own delta where it states one, else the config's for its quantity."""

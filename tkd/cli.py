@@ -147,6 +147,20 @@ def _slurm_check(args) -> int:
     return 1 if report.failed else 0
 
 
+def _number_in(low: float, high: float):
+    """An argparse type: a number in [low, high]."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number in [{low:g}, {high:g}]")
+        return value
+
+    return parse
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -202,14 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=0.5, help="points around a claimed size (default 0.5)")
     p.add_argument("--fdr", type=_fraction, default=0.05,
                    help="the table's expected share of false verdicts among its decided rows (default 0.05)")
-    p.add_argument("--delta", type=float, help="points: the smallest effect worth claiming, below which a direction "
+    p.add_argument("--delta", type=_number_in(0, math.inf), help="points: the smallest effect worth claiming, below which a direction "
                                                "claim is negligible (default: the tolerance)")
-    p.add_argument("--delta-probability", type=float, default=0.025,
+    p.add_argument("--delta-probability", type=_number_in(0, 1), default=0.025,
                    help="the same for the mean top-1 probability (default 0.025)")
     p.add_argument("--looks", type=_looks, metavar="N,N,...",
                    help="judge as seeds in waves would have: looks at these many seeds of each cell (its seeds in "
                         "ascending order), group-sequentially, printing the wave that decided each row")
-    p.add_argument("--boundary", type=float, default=0.0,
+    p.add_argument("--boundary", type=_number_in(0, 0.5), default=0.0,
                    help="with --looks: the boundaries' Wang-Tsiatis shape (0 O'Brien-Fleming, 0.5 Pocock)")
     p.set_defaults(func=_claims)
 

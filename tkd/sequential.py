@@ -41,9 +41,8 @@ from scipy.special import logsumexp
 from .stats import MIN_SEEDS, Region, Sample, p_values
 from .verdicts import Track
 
-__all__ = ["Design", "SequentialTrack", "designs", "evidence", "trainings", "SHAPES"]
+__all__ = ["Design", "SequentialTrack", "designs", "evidence", "trainings"]
 
-SHAPES = {"obrien-fleming": 0.0, "pocock": 0.5}  # Wang-Tsiatis shapes by name; any number in [0, 0.5] works
 PATHS = 400_000  # simulated null paths per design
 _TAIL = 40  # below this many simulated crossings, the scaled union bound
 

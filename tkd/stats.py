@@ -129,6 +129,11 @@ class Region:
         high = reported if math.isnan(upper) else upper
         return cls(reported - tolerance, high + tolerance, 1.0, direction=False)
 
+    @property
+    def direction_only(self) -> bool:
+        """A claimed direction without a size: the one kind of claim that can be negligible."""
+        return self.direction and self.band is None
+
     def shown(self) -> str:
         """The region as the data's own values read (what the ``claimed`` column shows)."""
         if self.direction and self.band is None:
@@ -172,15 +177,12 @@ def p_values(s: Sample, region: Region) -> tuple[float, float]:
     z_low, z_high = (m - region.low) / se, (m - region.high) / se
     above_low, below_high = st.t.sf(z_low, s.df), st.t.cdf(z_high, s.df)  # each small when its side is clear
     p_sup = max(above_low, below_high)
-    if _direction_only(region):
+    if region.direction_only:
         p_against = st.t.cdf((m - region.delta) / se, s.df)
     else:
         p_against = min(st.t.cdf(z_low, s.df), st.t.sf(z_high, s.df))
     return float(p_sup), float(p_against)
 
-
-def _direction_only(region: Region) -> bool:
-    return region.direction and region.band is None
 
 
 def judge(lo: float, hi: float, region: Region) -> tuple[str, str, str]:
@@ -190,7 +192,7 @@ def judge(lo: float, hi: float, region: Region) -> tuple[str, str, str]:
     u_lo, u_hi = sorted((region.sign * lo, region.sign * hi))
     if u_hi < region.low or u_lo > region.high:
         verdict = "contradicted"
-    elif _direction_only(region) and u_hi < region.delta:
+    elif region.direction_only and u_hi < region.delta:
         verdict = "negligible"
     elif region.low < u_lo and u_hi < region.high:
         verdict = "supported"
@@ -212,7 +214,7 @@ def target(mean: float, region: Region) -> str:
     """The decision an estimate points to: "supported" inside the region, "against" outside it (and,
     for a direction claim, below ``delta``)."""
     m = region.sign * mean
-    if _direction_only(region) and m < region.delta:
+    if region.direction_only and m < region.delta:
         return "against"
     return "supported" if region.low < m < region.high else "against"
 
@@ -235,7 +237,7 @@ def power(mean: float, sd: float, n, region: Region, alpha: float = ALPHA, aim: 
         p = _nct_sf(crit, df, ncp(region.low))
         if math.isfinite(region.high):
             p = p + _nct_cdf(-crit, df, ncp(region.high)) - 1
-    elif _direction_only(region):
+    elif region.direction_only:
         p = _nct_cdf(-crit, df, ncp(region.delta))
     else:
         p = _nct_cdf(-crit, df, ncp(region.low))

@@ -97,8 +97,11 @@ class Waves:
 
 def from_files(config: dict) -> Waves:
     """The waves of a results folder as far as they are judged (for the commands)."""
+    import functools
+
     from .files import read_json
 
+    @functools.cache  # a decision, once judged, does not change while a command reads it
     def read(wave: int) -> dict | None:
         path = Path(config["results"]) / layout.WAVE.format(wave=wave)
         return read_json(path, "wave decision") if path.is_file() else None

@@ -83,3 +83,50 @@ def test_a_null_row_run_at_the_seeds_the_planner_names_is_mostly_called_not_repr
         assert np.mean(fresh.decided[:, i] <= look) >= 0.75 - 0.043, (row.labels["claim"], seeds)
         checked += 1
     assert checked >= 3
+
+
+def _row(claim, seeds, methods, gpu_h_per_run=1.0, gens=3, arch="a"):
+    n = len(methods.split(", "))
+    return dict(claim=claim, dataset="d", arch=arch, metric="top1", seeds=float(seeds), source="prior",
+                seeds_if_null=math.nan, methods=methods, runs_per_seed=n * gens, gpu_h_per_run=gpu_h_per_run,
+                gpu_h_source="config", gpu_h=seeds * n * gens * gpu_h_per_run if math.isfinite(seeds) else seeds)
+
+
+def test_a_budget_pays_for_a_shared_chain_once_cheapest_rows_first():
+    from tkd.plan import budget_rows
+    table = pd.DataFrame([_row("C1", 4, "ce, tsd-0.6"),  # 24 GPU-hours
+                          _row("C2", 6, "ce, tsd-0.6"),  # 36, of which 24 already paid by C1: 12 more
+                          _row("C3", 5, "lsr"),  # 15 more
+                          _row("C4", math.inf, "ce")])  # never decided by the waves: never within
+    assert budget_rows(table, 51).tolist() == [True, True, True, False]  # 15 + 24 + 12: C2 alone would cost 36
+    assert budget_rows(table, 50).tolist() == [True, False, True, False]
+    assert budget_rows(table, 38).tolist() == [False, False, True, False]  # cheapest first: C3 (15), then C1 no more
+    assert not budget_rows(table, 14.9).any()
+
+
+def test_the_plan_text_shows_every_row_the_designs_with_their_errors_and_the_budget():
+    from tkd.plan import render
+    rows = pd.DataFrame([_row("C1", 4, "ce, tsd-0.6"), _row("C4", math.nan, "ce")])
+    rows["seeds_if_null"] = [6.0, math.nan]
+    rows["within_budget"] = [True, False]
+    costs = pd.DataFrame([dict(design="fixed", scenario="any", gpu_h=100.0, gpu_h_se=math.nan, decided=math.nan,
+                               decided_se=math.nan),
+                          dict(design="sequential, expected", scenario="nothing holds", gpu_h=62.4, gpu_h_se=1.25,
+                               decided=0.6, decided_se=0.024)])
+    costs["of_fixed_most"] = costs.gpu_h / 100
+    text = render(rows, costs, budget=30)
+    table = text.split("# GPU-hours")[0]
+    assert "| C1 " in table and "| C4 " in table
+    c1 = next(line for line in table.splitlines() if line.startswith("| C1"))
+    assert "24.0" in c1 and "| 4 " in c1 and "| 6 " in c1 and "1.00" in c1  # gpu_h, seeds, if null, per run
+    c4 = next(line for line in table.splitlines() if line.startswith("| C4"))
+    assert c4.count("–") >= 3  # no seeds, none if null, no GPU-hours
+    designs = text.split("# GPU-hours and rows decided of each design")[1]
+    assert "62 ± 1" in designs and "60.0% ± 2.4%" in designs and "0.62" in designs
+    fixed = next(line for line in designs.splitlines() if line.startswith("| fixed"))
+    assert "100" in fixed and "±" not in fixed and "–" in fixed and "1.00" in fixed
+    assert "# A budget of 30 GPU-hours can expect to decide 1 of 2 rows" in text
+    assert "- C1 d/a top1: 4 seeds" in text and "- C4" not in text
+    assert "# A budget" not in render(rows, costs)
+    rows["within_budget"] = False
+    assert "can expect to decide 0 of 2 rows" in render(rows, costs, 30) and render(rows, costs, 30).endswith("- none")

@@ -222,7 +222,7 @@ def _designs_text(costs: pd.DataFrame) -> str:
         "gpu_h": [_cell(x, se, ".0f") for x, se in zip(costs.gpu_h, costs.gpu_h_se.fillna(math.nan))],
         "decided": [_cell(x, se, ".1%") for x, se in zip(costs.decided, costs.decided_se.fillna(math.nan))],
         "of_fixed_most": costs.of_fixed_most.map(lambda x: f"{x:.2f}")})
-    return show.to_markdown(index=False)
+    return show.to_markdown(index=False, disable_numparse=True)  # keep the formats above
 
 
 def render(rows: pd.DataFrame, costs: pd.DataFrame, budget: float | None = None) -> str:
@@ -232,7 +232,7 @@ def render(rows: pd.DataFrame, costs: pd.DataFrame, budget: float | None = None)
                        gpu_h=rows.gpu_h.map(lambda x: "–" if not math.isfinite(x) else f"{x:.1f}"))
     cols = [c for c in COLUMNS if c in show and c not in ("runs_per_seed",)]
     lines = ["# Seeds each claim row needs (80 % power at the family level) and their GPU-hours", "",
-             show[cols].to_markdown(index=False), "",
+             show[cols].to_markdown(index=False, disable_numparse=True), "",
              "seeds: where the row has no two seeds of your runs yet, the first wave by which it is decided in 80 % of "
              "grids simulated as if the paper holds (its sizes, plan.effect where it states none, each "
              "architecture's seed_sd); with your runs, the seeds for 80 % power at their estimate and spread. "

@@ -11,9 +11,7 @@ A run's top-1 accuracy (points) on test half *h* is::
   does *not* remove;
 * **half noise** (``half_sd``): each half on its own (which test images the run gets right).
 
-With ``images`` > 0, each half's accuracy is then drawn as the share of that many per-image
-Bernoulli outcomes at the run's accuracy, so accuracies are quantised as real ones are (and
-binomial noise is added). Top-5 follows top-1 with an offset; the patriarch's mean top-1
+Top-5 follows top-1 with an offset; the patriarch's mean top-1
 probability has its own truth and noise (``confidence_sd``).
 
 Two regimes are named in :data:`REGIMES`, with the same per-half variance:
@@ -36,7 +34,7 @@ import pandas as pd
 
 from . import grid
 
-__all__ = ["Noise", "REGIMES", "TEST_IMAGES", "simulate", "grid_runs", "flat", "paper_holds", "binomial_sd"]
+__all__ = ["Noise", "REGIMES", "TEST_IMAGES", "simulate", "grid_runs", "flat", "paper_holds"]
 
 # test images per data set kind: torchvision's CIFAR test splits; ILSVRC2012's validation set
 TEST_IMAGES = {"cifar100": 10_000, "cifar10": 10_000, "imagefolder": 50_000}
@@ -48,10 +46,6 @@ class Noise:
     run_sd: float = 0.3
     half_sd: float = 0.2
     confidence_sd: float = 0.01  # the patriarch's mean top-1 probability, per run
-    images: int = 0  # > 0: per-image Bernoulli outcomes on each half of this many images
-
-    def with_images(self, images: int) -> "Noise":
-        return replace(self, images=images)
 
     @property
     def seed_sd_whole(self) -> float:
@@ -68,12 +62,6 @@ REGIMES = {
     "realistic": Noise(seed_sd=0.1, run_sd=0.3, half_sd=0.2),
     "independent": Noise(seed_sd=0.1, run_sd=0.0, half_sd=math.hypot(0.3, 0.2)),
 }
-
-
-def binomial_sd(accuracy: float, images: int) -> float:
-    """The sd (points) of an accuracy measured on ``images`` independent Bernoulli outcomes."""
-    p = accuracy / 100
-    return 100 * math.sqrt(p * (1 - p) / images)
 
 
 def flat(accuracy: float = 72.0) -> Callable[[dict], float]:
@@ -96,8 +84,6 @@ def simulate(keys: list[dict], methods: dict[str, dict], truth: Callable[[dict],
     seed_effect = rng.normal(0, noise.seed_sd, cells.max() + 1 if n else 0)[cells]
     level = np.array([truth(k) for k in keys], float) + seed_effect + rng.normal(0, noise.run_sd, n)
     a, b = (level + rng.normal(0, noise.half_sd, n) for _ in "ab")
-    if noise.images:
-        a, b = (100 * rng.binomial(noise.images, np.clip(h, 0, 100) / 100) / noise.images for h in (a, b))
     conf = np.array([confidence(k) if confidence else 0.8 for k in keys], float)
     runs = runs.assign(
         spec_loss=[methods[k["method"]]["loss"] if k["generation"] == 0 else "ce" for k in keys],
@@ -105,7 +91,7 @@ def simulate(keys: list[dict], methods: dict[str, dict], truth: Callable[[dict],
         test_top5=np.minimum((a + b) / 2 + top5_offset, 100), test_top5_a=np.minimum(a + top5_offset, 100),
         test_top5_b=np.minimum(b + top5_offset, 100),
         mean_top1_prob=np.clip(conf + rng.normal(0, noise.confidence_sd, n), 0, 1),
-        images_a=noise.images or half_images, images_b=noise.images or half_images)
+        images_a=half_images, images_b=half_images)
     params = sorted({p for m in methods.values() for p in m if p not in ("loss", "lam", "temperature",
                                                                           "student_init")})
     for p in params:  # a patriarch's loss parameters, as its spec.yaml's loss_params

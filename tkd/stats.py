@@ -29,7 +29,7 @@ standard deviation is never taken below a floor (one test image's worth of the q
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as st
@@ -292,9 +292,6 @@ class Verdict:
     size: str = ""
     seeds_needed: float = math.nan
     power_now: float = math.nan
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def row_verdict(s: Sample, region: Region, alpha: float = ALPHA, plan: bool = True) -> Verdict:

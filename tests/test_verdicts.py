@@ -190,3 +190,29 @@ def test_a_read_back_table_gives_its_family_and_caption():
         "at most 5 % of the supported rows and 5 % of the not-reproduced rows (contradicted or negligible) are "
         "expected to be false (1 supported, 1 contradicted, 1 negligible).")
     assert Family.of_table(table.iloc[:1]).caption().startswith("Verdicts judged as a family over the 1 row that")
+
+
+def test_seeds_needed_and_power_now_are_planned_at_the_level_of_the_rows_next_decision():
+    """Benjamini-Hochberg with r decisions of a kind among m tested rows: the next one of that kind
+    is made at q (r + 1) / m (q = fdr / 2), a decided row's at q r / m; a row not yet tested counts
+    itself into m."""
+    from tkd.stats import power, seeds_needed
+    fdr, q = 0.05, 0.025
+    region = Region.effect(">", delta=0.5)
+    supported = [sample([0.6, 1.8, 0.9, 1.6, 1.1]), sample([0.7, 1.7, 1.0, 1.5, 1.2])]  # decided, not far beyond
+    against = sample([-0.6, -1.8, -0.9, -1.6, -1.1])  # decided contradicted
+    open_up = sample([1.0, 0.2, 1.9, 0.4, 1.6])  # points to supported, undecided
+    open_down = sample([0.1, -0.9, 0.8, -0.6, 0.4])  # points to "against", undecided
+    few = sample([0.3, 1.1])  # two seeds: not tested yet (points to supported)
+    table = supported + [against, open_up, open_down, few]
+    rows, family = judge_table([Row(s, region) for s in table], fdr)
+    assert [r["verdict"] for r in rows] == ["supported"] * 2 + ["contradicted"] + ["inconclusive"] * 3
+    assert (family.m, family.supported, family.contradicted) == (5, 2, 1)
+    levels = [q * 2 / 5, q * 2 / 5, q * 1 / 5, q * 3 / 5, q * 2 / 5, q * 3 / 6]
+    for row, s, alpha in zip(rows, table, levels):
+        assert row["seeds_needed"] == seeds_needed(s.mean, s.sd, region, alpha)
+        assert row["power_now"] == pytest.approx(float(power(s.mean, s.sd, s.n, region, alpha)), rel=1e-9)
+        assert 0 < row["power_now"] < 1
+    one = judge_table([Row(sample([1.0]), region)], fdr)[0][0]
+    assert math.isnan(one["seeds_needed"]) and math.isnan(one["power_now"])
+    assert "seeds_needed" not in judge_table([Row(open_up, region)], fdr, plan=False)[0][0]

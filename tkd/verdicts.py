@@ -198,5 +198,5 @@ def _plan(s: Sample, region: Region, q: float, m: int, r_sup: int, r_con: int, i
     aim = target(s.mean, region)
     r, already = (r_sup, is_sup) if aim == "supported" else (r_con, is_con)  # aim "against": r_con
     alpha = q * (r + (0 if already else 1)) / (m + (0 if tested else 1))
-    return dict(seeds_needed=seeds_needed(s.mean, s.sd, region, alpha, aim),
-                power_now=float(power(s.mean, s.sd, s.n, region, alpha, aim)), aim=aim, plan_level=1 - 2 * alpha)
+    return dict(seeds_needed=seeds_needed(s.mean, s.sd, region, alpha),  # both aim at target(), as above
+                power_now=float(power(s.mean, s.sd, s.n, region, alpha)))

@@ -254,3 +254,26 @@ def test_the_noncentral_t_where_scipy_gives_nan_is_its_limit():
     x = np.array([-1.0, 0.5, 2.0])
     assert _nct_cdf(x, 7, 0.5) == pytest.approx(st.nct.cdf(x, 7, 0.5), rel=1e-12)
     assert _nct_sf(x, 7, 0.5) == pytest.approx(st.nct.sf(x, 7, 0.5), rel=1e-12)
+
+
+def test_the_one_row_helpers_defaults_and_their_standard_error():
+    """No tolerance unless asked, seeds planned unless asked not to, and a given standard error
+    (a jackknife's) replaces sd / sqrt(n) in the interval."""
+    diffs = [1.0, 1.4, 0.8, 1.2]
+    exact = effect_verdict(diffs, ">", claimed=(1.1, 1.1))
+    assert exact.size == "undetermined" and exact.verdict == "inconclusive"  # a band of width 0 cannot be reached
+    assert effect_verdict(diffs, ">", claimed=(1.1, 1.1), tolerance=1.0).verdict == "supported"
+    assert math.isinf(exact.seeds_needed)  # planned by default: no number of seeds reaches a point
+    plain, wide = effect_verdict(diffs, ">"), effect_verdict(diffs, ">", se=1.0)
+    assert math.isfinite(plain.seeds_needed) and 0 < plain.power_now <= 1
+    assert math.isnan(effect_verdict(diffs, ">", plan=False).seeds_needed)
+    t = st.t.ppf(0.975, 3)
+    assert (wide.ci_low, wide.ci_high) == pytest.approx((1.1 - t, 1.1 + t)) and plain.ci_high < wide.ci_high
+    values = [72.0, 72.4, 71.8, 72.2]
+    assert value_verdict(values, 72.1).verdict == "inconclusive"  # the interval is not within 0 of 72.1
+    assert value_verdict(values, 72.1, tolerance=1.0).verdict == "supported"
+    assert math.isinf(value_verdict(values, 72.1).seeds_needed)  # planned: a point is never reached
+    assert math.isnan(value_verdict(values, 72.1, plan=False).seeds_needed)
+    assert value_verdict(values, 72.1, se=1.0).ci_high == pytest.approx(72.1 + t)
+    with pytest.raises(ValueError, match="reported value is NaN"):
+        Region.value(math.nan)

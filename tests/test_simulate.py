@@ -1,0 +1,34 @@
+"""The simulator's noise model: what the tests and the planner assume about seeds, runs and halves."""
+import math
+
+import numpy as np
+import pytest
+
+from tkd import simulate
+from tkd.simulate import Noise
+
+
+def test_noise_scaled_to_an_architectures_seed_sd_keeps_its_shape():
+    noise = Noise(seed_sd=0.1, run_sd=0.3, half_sd=0.2)
+    assert noise.seed_sd_whole == pytest.approx(math.sqrt(0.01 + 0.09 + 0.04 / 2))
+    scaled = noise.scaled_to(0.66)
+    assert scaled.seed_sd_whole == pytest.approx(0.66)
+    k = 0.66 / noise.seed_sd_whole
+    assert (scaled.seed_sd, scaled.run_sd, scaled.half_sd) == pytest.approx((0.1 * k, 0.3 * k, 0.2 * k))
+    assert scaled.confidence_sd == noise.confidence_sd
+
+
+def test_simulated_runs_have_the_noise_they_are_drawn_with():
+    """Over many seeds: a run's top-1 varies by seed_sd_whole, the halves differ by half noise only,
+    and two methods' runs of one seed share the seed effect."""
+    noise = Noise(seed_sd=0.4, run_sd=0.3, half_sd=0.2)
+    keys = [dict(dataset="d", arch="a", method=m, seed=s, generation=0) for s in range(4000) for m in ("x", "y")]
+    runs = simulate.simulate(keys, {"x": {"loss": "ce"}, "y": {"loss": "ce"}}, simulate.flat(70.0), noise,
+                             np.random.default_rng(0))
+    x, y = (runs[runs.method == m].set_index("seed") for m in ("x", "y"))
+    assert x.test_top1.mean() == pytest.approx(70.0, abs=0.05)
+    assert x.test_top1.std() == pytest.approx(noise.seed_sd_whole, rel=0.05)
+    assert (x.test_top1_a - x.test_top1_b).std() == pytest.approx(0.2 * math.sqrt(2), rel=0.05)
+    paired = math.sqrt(2 * (0.3 ** 2 + 0.2 ** 2 / 2))  # the seed effect cancels
+    assert (x.test_top1 - y.test_top1).std() == pytest.approx(paired, rel=0.05)
+    assert ((x.images_a == 5000) & (x.images_b == 5000)).all()

@@ -51,6 +51,10 @@ def test_finished_runs_replace_the_prior_and_the_estimate_of_a_run():
     no_effect = rows[rows.claim == "C2"].iloc[0]
     assert math.isinf(no_effect.seeds) or no_effect.seeds > 10, "no effect: no practical number of seeds decides"
     assert designs.gpu_h.iloc[0] == 18 * 0.5
+    two = plan(config, simulations=2, finished=runs[runs.seed < 2])[0]  # two seeds: enough to plan from
+    assert two[two.claim != "C8"].source.str.startswith("your runs (n=2)").all()
+    one = plan(config, simulations=2, finished=runs[runs.seed < 1])[0]
+    assert one.source.str.startswith("simulated").sum() == 5
 
 
 def test_a_rows_gpu_hours_are_its_seeds_times_its_chains_runs():
@@ -130,3 +134,124 @@ def test_the_plan_text_shows_every_row_the_designs_with_their_errors_and_the_bud
     assert "# A budget" not in render(rows, costs)
     rows["within_budget"] = False
     assert "can expect to decide 0 of 2 rows" in render(rows, costs, 30) and render(rows, costs, 30).endswith("- none")
+
+
+def test_the_designs_table_prices_each_design_and_scenario_from_its_simulations(monkeypatch):
+    """Each design and scenario once, in order; the fixed designs priced by their runs, the expected
+    sequential cost and decided share taken from the simulated grids of its own scenario."""
+    import tkd.plan as planning
+    config = small_config()
+    config["plan"]["simulations"] = 3
+    seen = []
+    real = planning.simulate_waves
+
+    def recording(config_, simulations, scenario, rng_seed=0):
+        seen.append((simulations, scenario))
+        return real(config_, simulations, scenario, rng_seed)
+
+    monkeypatch.setattr(planning, "simulate_waves", recording)
+    rows, designs = plan(config, budget=50)
+    assert seen == [(3, "the paper holds"), (3, "nothing holds")]  # plan.simulations where none is given
+    assert designs.design.tolist() == ["fixed, the config's seeds", "fixed, the waves' most seeds",
+                                       "fixed, the waves' most seeds", "sequential, expected", "sequential, expected",
+                                       "sequential, worst case"]
+    assert designs.scenario.tolist() == ["any", "the paper holds", "nothing holds", "the paper holds",
+                                         "nothing holds", "any"]
+    assert designs.columns.tolist() == ["design", "scenario", "gpu_h", "gpu_h_se", "decided", "decided_se",
+                                        "of_fixed_most"]
+    # 2 methods x 3 generations x 2 h: 3 seeds (the config's), 10 (the waves' most)
+    assert designs.gpu_h.tolist()[:3] == [36.0, 120.0, 120.0] and designs.gpu_h.iloc[-1] == 120.0
+    assert designs.of_fixed_most.tolist() == pytest.approx((designs.gpu_h / 120.0).tolist())
+    for position, scenario in ((1, "the paper holds"), (2, "nothing holds")):
+        sim = real(config, 3, scenario)
+        fixed, expected = designs.iloc[position], designs.iloc[position + 2]
+        assert (fixed.decided, fixed.decided_se) == pytest.approx(sim.share(sim.fixed))
+        assert (expected.decided, expected.decided_se) == pytest.approx(sim.share(~np.isnan(sim.decided)))
+        spent = [sum(n * 2.0 for n in made.values()) for made in sim.made]
+        assert (expected.gpu_h, expected.gpu_h_se) == pytest.approx((np.mean(spent), np.std(spent, ddof=1) / 3 ** .5))
+        assert math.isnan(fixed.gpu_h_se)
+    assert rows.within_budget.tolist() == planning.budget_rows(rows, 50).tolist()
+    assert "within_budget" not in plan(config)[0]
+
+
+def test_simulated_waves_are_seeded_and_every_grid_is_drawn_afresh():
+    from tkd.plan import simulate_waves
+    config = small_config()
+    one, again = (simulate_waves(config, 4, "nothing holds") for _ in range(2))
+    assert np.array_equal(one.decided, again.decided, equal_nan=True) and one.made == again.made
+    assert one.decided.shape == one.fixed.shape == (4, len(one.rows)) and one.fixed.dtype == bool
+    assert one.tested == [row.sample is not None and row.sample.n > 0 for row in one.rows]
+    looks = one.cells[("cifar100", "resnet56_cifar")].looks
+    waves = one.decided[~np.isnan(one.decided)]
+    assert ((waves >= 1) & (waves <= len(looks)) & (waves == waves.round())).all()
+    assert len({tuple(map(str, d)) for d in one.decided}) > 1 or len({str(m) for m in one.made}) > 1, \
+        "four grids drawn alike: the generator is not advancing"
+    # each chain trains at most the waves' most seeds, every generation: 10 seeds x 3 runs
+    assert all(0 < n <= looks[-1] * 3 and n % 3 == 0 for made in one.made for n in made.values())
+
+
+def test_the_small_helpers_of_the_plan():
+    from tkd.plan import _first_look, _mean_se, sequential_config
+    assert _mean_se([1.0, 2.0, 3.0, 6.0]) == pytest.approx((3.0, np.std([1, 2, 3, 6], ddof=1) / 2))
+    mean, se = _mean_se([4.0])
+    assert mean == 4.0 and math.isnan(se)
+    decided = np.array([1, 1, 2, np.nan, 3])
+    assert _first_look(decided, (4, 5, 6)) == 6  # 40 %, 60 %, then exactly 80 % by the third look
+    assert _first_look(decided, (4, 5, 6), goal=0.6) == 5
+    assert _first_look(decided, (4, 5, 6), goal=0.9) == math.inf
+    config = small_config()
+    config["grid"].append(dict(config["grid"][0], seeds={"start": 3, "step": 3, "max": 9}))
+    seq = sequential_config(config)
+    assert seq["grid"][0]["seeds"] == config["plan"]["sequential"]  # fixed seeds: priced in the plan's waves
+    assert seq["grid"][1]["seeds"] == {"start": 3, "step": 3, "max": 9}  # waves of its own: kept
+    assert config["grid"][0]["seeds"] == [0, 1, 2], "the config itself is not changed"
+
+
+def test_gpu_hours_of_a_run_count_every_gpu_it_holds():
+    config = small_config()
+    config["archs"]["resnet56_cifar"]["resources"].update(gpu=2, runtime=90)
+    assert hours_per_run(config, pd.DataFrame()) == {"resnet56_cifar": (3.0, "config runtime (estimate)")}
+    no_times = pd.DataFrame({"arch": ["resnet56_cifar"], "test_top1": [70.0]})
+    assert hours_per_run(config, no_times)["resnet56_cifar"] == (3.0, "config runtime (estimate)")
+    timed = pd.DataFrame({"arch": ["resnet56_cifar"] * 3, "wall_seconds": [1800.0, 5400.0, np.nan]})
+    assert hours_per_run(config, timed)["resnet56_cifar"] == (2.0, "benchmarks (2)")  # 1 h mean x 2 GPUs
+
+
+def test_the_two_scenarios_simulate_what_they_are_named():
+    """With a 5-point gain where the paper holds, C1 and C2 are decided at the first wave in every
+    grid; where nothing holds, the first wave (4 seeds, a strict boundary) decides few. The waves
+    never train a chain outside the grid, and stop early only where the paper holds."""
+    from tkd.plan import simulate_waves
+    config = small_config()
+    config["plan"].update(effect=5.0, confidence_effect=0.3)
+    holds, null = (simulate_waves(config, 5, s) for s in ("the paper holds", "nothing holds"))
+    tested = np.array(holds.tested)
+    first = {name: (sim.decided[:, tested] == 1).mean() for name, sim in (("holds", holds), ("null", null))}
+    assert first["holds"] >= 0.6 and first["null"] <= 0.3, first
+    grid_chains = {("cifar100", "resnet56_cifar", m) for m in ("ce", "tsd-0.6")}
+    for sim in (holds, null):
+        assert all(set(made) <= grid_chains for made in sim.made)
+    assert np.mean([sum(m.values()) for m in holds.made]) < np.mean([sum(m.values()) for m in null.made])
+
+
+def test_each_row_is_planned_from_its_own_simulated_decisions():
+    """seeds: the first look deciding 80 % of grids where the paper holds; seeds_if_null: the same
+    where nothing holds; a row the simulator cannot make (the linear probe's) is left to real runs."""
+    from tkd.plan import _first_look, simulate_waves
+    config = small_config()
+    rows, _ = plan(config, simulations=3)
+    holds, null = (simulate_waves(config, 3, s) for s in ("the paper holds", "nothing holds"))
+    looks = holds.cells[("cifar100", "resnet56_cifar")].looks
+    simulated = [i for i, t in enumerate(holds.tested) if t]
+    assert len(rows) == len(simulated) + 1 and rows.claim.iloc[-1] == "C8"
+    for line, i in zip(rows.itertuples(), simulated):
+        assert line.seeds == _first_look(holds.decided[:, i], looks)
+        assert line.seeds_if_null == _first_look(null.decided[:, i], looks)
+        assert line.source == "simulated, the paper holds (3 grids): waves"
+        assert line.methods == ", ".join(holds.rows[i].needs) and line.runs_per_seed == 3 * len(holds.rows[i].needs)
+    assert (rows.gpu_h_per_run == 2.0).all() and (rows.gpu_h_source == "config runtime (estimate)").all()
+    probe = rows.iloc[-1]
+    assert math.isnan(probe.seeds) and math.isnan(probe.seeds_if_null) and math.isnan(probe.gpu_h)
+    assert probe.source.startswith("not simulated (ensembles, probes)")
+    assert list(rows.columns) == ["claim", "dataset", "arch", "metric", "seeds", "source", "seeds_if_null", "methods",
+                                  "runs_per_seed", "gpu_h_per_run", "gpu_h_source", "gpu_h"]

@@ -1,5 +1,6 @@
 """`tkd plan`: seeds and GPU-hours per claim row, from a prior or from finished runs, and the
 GPU-hours of the fixed and the sequential designs."""
+import copy
 import math
 
 import numpy as np
@@ -17,7 +18,7 @@ SMALL = {"grid": [{"dataset": "cifar100", "archs": ["resnet56_cifar"], "methods"
 
 def small_config():
     config = paper_config()
-    config.update(SMALL)
+    config.update(copy.deepcopy(SMALL))
     return config
 
 
@@ -200,7 +201,7 @@ def test_the_small_helpers_of_the_plan():
     assert _first_look(decided, (4, 5, 6), goal=0.6) == 5
     assert _first_look(decided, (4, 5, 6), goal=0.9) == math.inf
     config = small_config()
-    config["grid"].append(dict(config["grid"][0], seeds={"start": 3, "step": 3, "max": 9}))
+    config["grid"] = config["grid"] + [dict(config["grid"][0], seeds={"start": 3, "step": 3, "max": 9})]
     seq = sequential_config(config)
     assert seq["grid"][0]["seeds"] == config["plan"]["sequential"]  # fixed seeds: priced in the plan's waves
     assert seq["grid"][1]["seeds"] == {"start": 3, "step": 3, "max": 9}  # waves of its own: kept

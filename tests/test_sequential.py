@@ -240,3 +240,33 @@ def test_a_repeated_p_value_weighs_each_look_by_its_share_of_the_seeds():
     early, late = d.repeated_p([2.5]), d.repeated_p([0.0, 0.0, 0.0, 2.5])
     assert early > 5 * late and late < 0.05 < early, (early, late)
     assert d.repeated_p([2.5]) == pytest.approx(d.crossing(2.5 * math.sqrt(3 / 9)))
+
+
+def test_beyond_the_simulated_tail_the_crossing_follows_the_union_bound_continuously():
+    """Where fewer than _TAIL simulated paths cross, the crossing probability is the union bound
+    over the looks, P(Z >= c / w_k) summed, scaled to meet the simulation at its edge: continuous
+    there, decreasing, and in a fixed ratio to the union bound further out."""
+    from tkd.sequential import _TAIL, _null_maxima
+    design = Design((4, 5, 6, 7, 8, 9, 10), 0.25)
+    top = _null_maxima(design.looks, design.shape)
+    edge = top[-_TAIL]
+    simulated = _TAIL / len(top)
+    assert design.crossing(edge) == pytest.approx(simulated, rel=1e-9)
+    just_beyond = np.nextafter(edge, np.inf)
+    assert design.crossing(just_beyond) == pytest.approx(simulated, rel=1e-3)
+
+    def union(c):
+        return st.norm.sf(c / design.weights).sum()
+
+    far = [edge + 0.5, edge + 1.0, edge + 2.0]
+    ratios = [design.crossing(c) / union(c) for c in far]
+    assert ratios == pytest.approx([simulated / union(edge)] * 3, rel=1e-6)
+    assert design.crossing(far[0]) > design.crossing(far[1]) > design.crossing(far[2]) > 0
+    alpha = simulated / 1000  # a level only the tail reaches: its boundary gives it back
+    assert design.crossing(design.boundary(alpha)) == pytest.approx(alpha, rel=1e-6)
+
+
+def test_designs_read_the_looks_as_a_rules_params_hold_them():
+    looks = {waves.Cell("cifar100", "a"): (4, 6, 8)}
+    records = [dict(dataset="cifar100", arch="a", looks=[4, 6, 8])]
+    assert designs(records, 0.25) == designs(looks, 0.25) == {("cifar100", "a"): Design((4, 6, 8), 0.25)}

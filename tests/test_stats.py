@@ -277,3 +277,56 @@ def test_the_one_row_helpers_defaults_and_their_standard_error():
     assert value_verdict(values, 72.1, se=1.0).ci_high == pytest.approx(72.1 + t)
     with pytest.raises(ValueError, match="reported value is NaN"):
         Region.value(math.nan)
+
+
+def test_t_interval_takes_its_confidence_and_floor():
+    lo, hi = t_interval([70.0, 72.0, 74.0], confidence=0.8)
+    half = st.t.ppf(0.9, 2) * 2.0 / math.sqrt(3)
+    assert (lo, hi) == pytest.approx((72 - half, 72 + half))
+    lo, hi = t_interval([72.0, 72.0, 72.0], floor=0.3)
+    assert hi - lo == pytest.approx(2 * T_975_DF2 * 0.3 / math.sqrt(3))
+
+
+def test_target_at_the_edges_of_a_claim():
+    """An estimate exactly at delta is worth claiming; exactly on a band's edge is outside it."""
+    from tkd.stats import target
+    direction = Region.effect(">", delta=0.5)
+    assert [target(x, direction) for x in (0.49, 0.5, 2.0, -1.0)] == ["against", "supported", "supported", "against"]
+    assert target(-0.5, Region.effect("<", delta=0.5)) == "supported"
+    band = Region.effect(">", claimed=(1.2, 2.2))  # claim space 1.2 .. 2.2
+    assert [target(x, band) for x in (1.2, 1.7, 2.2, 3.0)] == ["against", "supported", "against", "against"]
+
+
+def test_the_noncentral_t_far_in_a_tail_where_scipy_gives_nan(monkeypatch):
+    from tkd import stats
+    assert math.isnan(st.nct.cdf(-2.4, 4, 40.0))  # the case scipy misses here
+    assert stats._nct_cdf(-2.4, 4, 40.0) == 0.0 and stats._nct_cdf(2.4, 4, 1.0) == pytest.approx(st.nct.cdf(2.4, 4, 1))
+    assert stats._nct_sf(2.4, 4, 1.0) == pytest.approx(st.nct.sf(2.4, 4, 1.0))
+    monkeypatch.setattr(stats.st.nct, "cdf", lambda x, df, nc: np.full(np.shape(x), np.nan))
+    monkeypatch.setattr(stats.st.nct, "sf", lambda x, df, nc: np.full(np.shape(x), np.nan))
+    assert stats._nct_cdf(-2.4, 4, 40.0) == 0.0 and stats._nct_cdf(2.4, 4, -40.0) == 1.0
+    assert stats._nct_sf(-2.4, 4, 40.0) == 1.0 and stats._nct_sf(2.4, 4, -40.0) == 0.0
+
+
+def test_power_of_a_band_is_both_one_sided_tests_at_once():
+    """Supported inside a band needs both one-sided tests: P(A) + P(B) - 1 with the noncentral t."""
+    band = Region.effect(">", claimed=(1.0, 2.0))
+    mean, sd, n, alpha = 1.5, 0.4, 8, 0.025
+    crit, k = st.t.ppf(1 - alpha, n - 1), math.sqrt(n) / sd
+    expected = st.nct.sf(crit, n - 1, k * (mean - 1.0)) + st.nct.cdf(-crit, n - 1, k * (mean - 2.0)) - 1
+    assert float(power(mean, sd, n, band, alpha)) == pytest.approx(expected, rel=1e-9)
+    # "against" outside a band: either one-sided test (below its low edge: ~0 here, far above it)
+    assert float(power(2.6, sd, n, band, alpha)) == pytest.approx(st.nct.sf(crit, n - 1, k * (2.6 - 2.0)), abs=1e-12)
+    below = st.nct.cdf(-crit, n - 1, k * (0.6 - 1.0))
+    assert float(power(0.6, sd, n, band, alpha)) == pytest.approx(below, abs=1e-12)
+
+
+def test_seeds_needed_up_to_its_cap_and_for_the_decision_asked():
+    region = Region.effect(">", delta=0.5)
+    n = seeds_needed(1.0, 1.0, region)
+    assert seeds_needed(1.0, 1.0, region, cap=int(n)) == n and math.isinf(seeds_needed(1.0, 1.0, region, cap=int(n) - 1))
+    assert float(power(1.0, 1.0, n, region)) >= 0.8 > float(power(1.0, 1.0, n - 1, region))
+    # at an estimate pointing to "supported", how many seeds to call it negligible instead
+    against = seeds_needed(0.45, 0.3, region, aim="against")
+    assert against > seeds_needed(0.0, 0.3, region) and float(power(0.45, 0.3, against, region, aim="against")) >= 0.8
+    assert seeds_needed(0.45, 0.3, region, aim="against") != seeds_needed(0.45, 0.3, region, aim="supported")

@@ -2,12 +2,15 @@
 over seeds and test halves it is unbiased and its interval covers; choosing on one half and
 scoring the same seed on the other is biased once a run's luck is shared by both halves; and
 choosing on the whole test set, as the paper does, is biased in both."""
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from helpers import one_cell
 from tkd.selection import best_generation, best_on_test, cross_fit, describe
+from tkd import simulate as simulator
 from tkd.simulate import REGIMES
 from tkd.stats import interval, sample, t_interval
 
@@ -102,3 +105,12 @@ def test_the_sd_floor_is_one_image_of_every_quantity():
     assert resolution(cube, groups, "top5_err") == pytest.approx(100 / 5000)
     assert resolution(cube, groups, "mean_top1_prob") == pytest.approx(1 / 5000)
     assert resolution(cube, groups, "probe_top1") == pytest.approx(0.01)
+
+
+def test_a_single_generation_has_no_choice_to_jackknife():
+    keys = [dict(dataset="cifar100", arch="a", method="ce", seed=s, generation=g) for s in range(4) for g in range(2)]
+    runs = simulator.simulate(keys, {"ce": {"loss": "ce"}}, simulator.flat(72.0), rng=np.random.default_rng(0))
+    values, se, _ = best_generation(runs[runs.generation == 0])
+    assert math.isnan(se) and values.tolist() == pytest.approx(runs[runs.generation == 0].test_top1.tolist())
+    values, se, chosen = best_generation(runs)  # two generations: chosen per seed, jackknifed
+    assert math.isfinite(se) and se > 0 and len(values) == 4 and chosen.startswith("ce gen")

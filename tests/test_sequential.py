@@ -270,3 +270,42 @@ def test_designs_read_the_looks_as_a_rules_params_hold_them():
     looks = {waves.Cell("cifar100", "a"): (4, 6, 8)}
     records = [dict(dataset="cifar100", arch="a", looks=[4, 6, 8])]
     assert designs(records, 0.25) == designs(looks, 0.25) == {("cifar100", "a"): Design((4, 6, 8), 0.25)}
+
+
+def test_a_chain_trains_through_the_last_wave_any_tested_row_needing_it_is_open():
+    from types import SimpleNamespace as Row
+    from tkd.sequential import trainings
+    cell, other = ("d", "a"), ("d", "b")
+    cells = {cell: Design((4, 6, 8)), other: Design((3, 5))}
+    rows = [Row(cell=cell, needs=("ce", "tsd")),  # decided at wave 1
+            Row(cell=cell, needs=("tsd",)),  # decided at wave 2
+            Row(cell=cell, needs=("ls",)),  # never decided: every wave
+            Row(cell=cell, needs=("cp",)),  # cannot be tested (None): asks for nothing
+            Row(cell=other, needs=("ce",)),  # decided at wave 1 in the other cell
+            Row(cell=("d", "c"), needs=("ce",)),  # a cell with no design
+            Row(cell=cell, needs=())]  # needs no chain
+    made = trainings(rows, [1, 2, math.nan, None, 1, 1, math.nan], cells, {cell: 3, other: 2})
+    assert made == {cell + ("ce",): 4 * 3, cell + ("tsd",): 6 * 3, cell + ("ls",): 8 * 3, other + ("ce",): 3 * 2}
+
+
+def test_a_track_shows_each_decision_at_the_look_where_its_evidence_was_strongest():
+    from tkd.sequential import SequentialTrack, evidence
+    from tkd.stats import Region, sample
+    design = Design((3, 5, 7))
+    region = Region.effect(">", delta=0.5)
+    looks = [sample([1.0, 1.2, 0.8]), sample([1.0, 1.2, 0.8, 1.1, 0.9]), sample([1.0, 1.2, 0.8, 1.1, 0.9, -2.0, 3.0])]
+    z = evidence(looks, region)
+    track = SequentialTrack.of(looks, z, design)
+    assert track.best["supported"] == 1  # five tight values; the seventh look is noisy
+    assert track.shown("supported") is looks[1] and track.shown(None) is looks[2] and track.latest is looks[2]
+    assert track.nominal(0.01, "supported") == design.nominal(0.01, 1)
+    assert track.nominal(0.01, None) == design.nominal(0.01, 2)
+    weighted = z["supported"] * design.weights
+    assert track.p[0] == design.crossing(weighted.max()) and track.p[1] == design.crossing((z["against"] *
+                                                                                           design.weights).max())
+    # a look with fewer than three seeds (or none) gives no evidence; three are enough
+    early = evidence([None, sample([1.0, 1.1]), sample([1.0, 1.2, 0.8])], region)
+    assert early["supported"][:2].tolist() == [-math.inf, -math.inf] and math.isfinite(early["supported"][2])
+    assert early["against"][:2].tolist() == [-math.inf, -math.inf]
+    assert SequentialTrack.of([None, sample([1.0, 1.1])], evidence([None, sample([1.0, 1.1])], region), design) is None
+    assert SequentialTrack.of(looks[:1], evidence(looks[:1], region), design) is not None

@@ -32,3 +32,22 @@ def test_simulated_runs_have_the_noise_they_are_drawn_with():
     paired = math.sqrt(2 * (0.3 ** 2 + 0.2 ** 2 / 2))  # the seed effect cancels
     assert (x.test_top1 - y.test_top1).std() == pytest.approx(paired, rel=0.05)
     assert ((x.images_a == 5000) & (x.images_b == 5000)).all()
+
+
+def test_the_truth_where_the_paper_holds_is_the_chains_it_describes():
+    methods = {"ce": {"loss": "ce"}, "ls": {"loss": "ls"}, "cp": {"loss": "cp"}, "tsd-0.6": {"loss": "tsd", "eta": 0.6},
+               "tsd-0.7": {"loss": "tsd", "eta": 0.7}}
+    top1, confidence = simulate.paper_holds(methods)  # documented defaults: 1 point, 1.72 (C3's middle), 0.05
+    at = lambda method, g: top1(dict(method=method, generation=g))  # noqa: E731
+    assert [at("ce", g) for g in range(4)] == [72.0, 72.0, 71.5, 71.0]  # first student best, then declining
+    assert at("ls", 0) == 71.5 and at("cp", 0) == 71.0
+    assert at("tsd-0.6", 0) == at("tsd-0.7", 0) == 71.0  # a tolerant patriarch: effect below ce's
+    assert at("tsd-0.6", 3) == pytest.approx(73.72) and at("tsd-0.6", 5) == pytest.approx(72.72)
+    assert at("tsd-0.7", 3) == pytest.approx(72.72) and at("tsd-0.6", 1) == pytest.approx(72.72)
+    assert confidence(dict(method="tsd-0.7", generation=0)) == pytest.approx(0.75)
+    assert confidence(dict(method="tsd-0.7", generation=1)) == confidence(dict(method="ce", generation=0)) == 0.8
+    top1, _ = simulate.paper_holds({"ce": {"loss": "ce"}, "tsd-0.8": {"loss": "tsd", "eta": 0.8},
+                                    "tsd-0.9": {"loss": "tsd", "eta": 0.9}}, effect=2.0, size=1.0)
+    assert top1(dict(method="tsd-0.8", generation=3)) == 73.0  # no eta = 0.6: the first tolerant chain peaks
+    assert top1(dict(method="tsd-0.9", generation=3)) == 71.0 and top1(dict(method="tsd-0.9", generation=0)) == 70.0
+    assert simulate.flat()(dict(method="ce", generation=0)) == 72.0

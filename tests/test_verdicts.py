@@ -216,3 +216,12 @@ def test_seeds_needed_and_power_now_are_planned_at_the_level_of_the_rows_next_de
     one = judge_table([Row(sample([1.0]), region)], fdr)[0][0]
     assert math.isnan(one["seeds_needed"]) and math.isnan(one["power_now"])
     assert "seeds_needed" not in judge_table([Row(open_up, region)], fdr, plan=False)[0][0]
+
+
+def test_not_reproduced_is_negligible_unless_the_interval_is_wholly_the_wrong_way():
+    from tkd.verdicts import _against
+    up, down = Region.effect(">", delta=0.5), Region.effect("<", delta=0.5)
+    assert _against(-0.2, 0.4, up) == "negligible" and _against(0.1, 0.4, up) == "negligible"
+    assert _against(-0.9, -0.1, up) == "contradicted"
+    assert _against(-0.4, 0.2, down) == "negligible" and _against(0.1, 0.9, down) == "contradicted"
+    assert _against(-0.9, 0.9, Region.effect(">", claimed=(1.2, 2.2))) == "contradicted"  # a band: outside it

@@ -172,8 +172,7 @@ def describe(chosen: list[tuple[str, int]]) -> str:
     return "; ".join(parts)
 
 
-def best_on_test(runs: pd.DataFrame, column: str = "test_top1", by: list[str] = ["generation"]):
-    """The group with the best mean ``column`` on the whole test set, and its runs (optimistic)."""
-    means = runs.groupby(by, sort=True)[column].mean()
-    key = means.idxmax() if len(by) > 1 else (means.idxmax(),)
-    return key, runs[(runs[by] == pd.Series(key, index=by)).all(axis=1)]
+def best_on_test(runs: pd.DataFrame, column: str = "test_top1") -> tuple[tuple[int], pd.DataFrame]:
+    """The generation with the best mean ``column`` on the whole test set, and its runs (optimistic)."""
+    gen = runs.groupby("generation")[column].mean().idxmax()
+    return (gen,), runs[runs.generation == gen]

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tkd import simulate
@@ -51,3 +52,17 @@ def test_the_truth_where_the_paper_holds_is_the_chains_it_describes():
     assert top1(dict(method="tsd-0.8", generation=3)) == 73.0  # no eta = 0.6: the first tolerant chain peaks
     assert top1(dict(method="tsd-0.9", generation=3)) == 71.0 and top1(dict(method="tsd-0.9", generation=0)) == 70.0
     assert simulate.flat()(dict(method="ce", generation=0)) == 72.0
+
+
+def test_a_simulated_grid_has_its_data_sets_test_images_and_one_index():
+    from helpers import paper_config
+    config = paper_config()
+    config["datasets"]["synthetic"]["test_per_class"] = 7
+    config["grid"] = [{"dataset": "synthetic", "archs": ["resnet56_cifar"], "methods": ["ce"], "seeds": [0, 1],
+                       "generations": 1},
+                      {"dataset": "cifar100", "archs": ["resnet56_cifar"], "methods": ["ce"], "seeds": [0],
+                       "generations": 1}]
+    runs = simulate.grid_runs(config, simulate.flat(72.0))
+    halves = runs.groupby("dataset").images_a.unique().to_dict()
+    assert {d: list(v) for d, v in halves.items()} == {"synthetic": [350], "cifar100": [5000]}  # 100 classes x 7 / 2
+    assert (runs.images_a == runs.images_b).all() and runs.index.equals(pd.RangeIndex(len(runs))) and len(runs) == 6

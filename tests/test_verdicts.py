@@ -225,3 +225,10 @@ def test_not_reproduced_is_negligible_unless_the_interval_is_wholly_the_wrong_wa
     assert _against(-0.9, -0.1, up) == "contradicted"
     assert _against(-0.4, 0.2, down) == "negligible" and _against(0.1, 0.9, down) == "contradicted"
     assert _against(-0.9, 0.9, Region.effect(">", claimed=(1.2, 2.2))) == "contradicted"  # a band: outside it
+
+
+def test_a_negligible_row_says_when_its_effect_is_still_positive():
+    from tkd.verdicts import label
+    assert label("negligible", "supported", 0.5) == "negligible (positive, < 0.5)"
+    assert label("negligible", "inconclusive", 0.5) == "negligible"
+    assert label("contradicted", "supported", 0.5) == "contradicted" and label("supported", "supported", 0) == "supported"

@@ -179,6 +179,27 @@ def negligible_rows(config, claims, n, seeds=10):
     return pd.DataFrame(out)
 
 
+def near_delta_rows(config, claims, n, seeds=10):
+    """Every direction claim true by exactly delta, then by 1.2 delta (tkd.simulate.claims_by): how
+    often a row, and a table, is called not reproduced (negligible or contradicted)."""
+    out = []
+    delta = config["paper"]["delta"]
+    points = delta["points"] if delta["points"] is not None else config["paper"]["tolerance"]
+    for scale in (1.0, 1.2):
+        truth, confidence = simulate.claims_by(config["methods"], points * scale, delta["probability"] * scale)
+        for regime, noise in simulate.REGIMES.items():
+            t = grids(config, claims, truth, noise, n, seeds=seeds, conf=confidence, rng_seed=47)
+            rows = t[t.n.gt(0)]
+            against = rows.verdict.isin(["negligible", "contradicted"])
+            row = {"truth": f"{scale:g} delta", "regime": regime, "grids": n, "seeds": seeds,
+                   "rows not reproduced": against.mean(),
+                   "P(any row not reproduced)": against.groupby(rows.grid).any().mean()}
+            for claim, part in against.groupby(rows.claim):
+                row[claim] = part.mean()
+            out.append(row)
+    return pd.DataFrame(out)
+
+
 def design_rows(config, simulations):
     """tkd plan's figures for candidate designs of the waves (boundary shape, looks, futility)."""
     import copy
@@ -211,8 +232,9 @@ def main() -> int:
     ap.add_argument("--power-grids", type=int, default=40, help="grids per power scenario and regime")
     ap.add_argument("--sequential-grids", type=int, default=100, help="grids per sequential scenario and regime")
     ap.add_argument("--negligible-grids", type=int, default=40, help="null grids at 10 seeds per regime")
+    ap.add_argument("--near-delta-grids", type=int, default=200, help="grids per regime with claims true by delta")
     ap.add_argument("--design-simulations", type=int, default=60, help="simulated grids per design and scenario")
-    ap.add_argument("--only", choices=["null", "selection", "power", "sequential", "negligible", "designs"],
+    ap.add_argument("--only", choices=["null", "selection", "power", "sequential", "negligible", "near-delta", "designs"],
                     action="append",
                     help="print only these tables (repeatable; default: all)")
     args = ap.parse_args()
@@ -226,6 +248,8 @@ def main() -> int:
           for step in (2, 1)],
         ("negligible", "Null paper grids at 10 seeds: not reproduced", lambda: negligible_rows(
             config, claims, args.negligible_grids)),
+        ("near-delta", "Claims true by delta and by 1.2 delta at 10 seeds: not reproduced", lambda: near_delta_rows(
+            config, claims, args.near_delta_grids)),
         ("designs", "Designs of the waves, priced by tkd plan", lambda: design_rows(config, args.design_simulations))]
     t0 = time.perf_counter()
     for kind, title, table in sections:

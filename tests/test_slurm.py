@@ -204,6 +204,8 @@ def test_status_tells_a_live_slurm_run_from_an_interrupted_and_a_deleted_one(tmp
     log = proc.communicate(timeout=300)[0]
     ours = {job for jobs in submissions(log).values() for job in jobs}  # blind to other suites' jobs
     assert ours, log[-2000:]
+    run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)  # the plugin's name for this run's jobs
+    assert (results / "logs/slurm_runs.txt").read_text().split() == [run_id]
     while time.time() < deadline and ours & set(subprocess.run(["squeue", "--me", "-h", "-o", "%i"], capture_output=True,
                                                                text=True).stdout.split()):
         time.sleep(1)
@@ -215,10 +217,11 @@ def test_status_tells_a_live_slurm_run_from_an_interrupted_and_a_deleted_one(tmp
 
 
 def test_status_sees_only_this_folders_jobs_not_a_second_folders_or_another_users(tmp_path):
-    """Three held SLURM jobs carry the train comment of one run of the demo grid: one submitted by
-    this user from the directory the results folder was launched from (this folder's: queued),
-    one from another directory (a second results folder launched elsewhere) and one submitted as
-    another user (a lab-mate's run of the same grid): those two leave the run pending."""
+    """Held SLURM jobs carry the train comment of one run of the demo grid. Submitted by this user
+    from the directory the results folder was launched from, under the name of its SLURM run:
+    this folder's (queued). From another directory, as another user (a lab-mate's run of the same
+    grid), or from the same directory by another snakemake run (a second results folder launched
+    there): the run stays pending."""
     from test_status import fake_results, run
 
     from tkd.status import record_launch, run_states, slurm_comment
@@ -230,22 +233,24 @@ def test_status_sees_only_this_folders_jobs_not_a_second_folders_or_another_user
     target = run("ce", 0, 0)
     os.chdir(here)
     try:
-        record_launch(config["results"])
+        record_launch(config["results"], "tkd-test-ours")
     finally:
         os.chdir(REPO)
     comment = slurm_comment(target)
 
-    def submit(*extra):
-        out = subprocess.run(["sbatch", "--parsable", "--hold", "--comment", comment, *extra, "--wrap", "sleep 60"],
-                             capture_output=True, text=True)
+    def submit(name, *extra):
+        out = subprocess.run(["sbatch", "--parsable", "--hold", "--comment", comment, "--job-name", name, *extra,
+                              "--wrap", "sleep 60"], capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         return out.stdout.strip().split(";")[0]
 
-    jobs = [submit("--chdir", str(elsewhere)), submit("--chdir", str(here), "--uid", "nobody")]  # the user: --me
+    jobs = [submit("tkd-test-ours", "--chdir", str(elsewhere)),
+            submit("tkd-test-ours", "--chdir", str(here), "--uid", "nobody"),  # the user: --me
+            submit("tkd-test-second-folder", "--chdir", str(here))]
     try:
         states = {tuple(r.values()): state for r, state, _ in run_states(config)}
-        assert states[tuple(target.values())] == "pending", "another folder's and another user's jobs are not ours"
-        jobs.append(submit("--chdir", str(here)))
+        assert states[tuple(target.values())] == "pending", "other folders' and another user's jobs are not ours"
+        jobs.append(submit("tkd-test-ours", "--chdir", str(here)))
         states = {tuple(r.values()): state for r, state, _ in run_states(config)}
         assert states.pop(tuple(target.values())) == "queued" and set(states.values()) == {"pending"}
     finally:

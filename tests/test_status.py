@@ -170,3 +170,21 @@ def test_a_run_killed_between_its_files_is_not_finished(tmp_path):
             (half / file).write_bytes(b"written")
     done, total = finished(config)
     assert done == [run("ce", 0, 0)] and total == 24
+
+
+def test_a_folders_jobs_are_known_by_where_and_as_which_slurm_run_it_was_launched(tmp_path, monkeypatch):
+    from tkd.status import Launches, record_launch
+    results = tmp_path / "results"
+    monkeypatch.chdir(tmp_path)
+    record_launch(results)  # the local executor: a directory, no SLURM run
+    assert Launches.of(results) == Launches(frozenset({str(tmp_path.resolve())}))
+    assert Launches.of(results).submitted(str(tmp_path), "any name")  # no names known: the directory decides
+    for _ in range(2):
+        record_launch(results, "run-a")
+    record_launch(results, "run-b")
+    launched = Launches.of(results)
+    assert launched.runs == {"run-a", "run-b"} and len(launched.workdirs) == 1
+    assert (results / "logs/slurm_runs.txt").read_text() == "run-a\nrun-b\n"  # each once
+    assert launched.submitted(str(tmp_path), "run-b") and not launched.submitted(str(tmp_path), "run-c")
+    assert not launched.submitted(str(tmp_path / "elsewhere"), "run-a")
+    assert Launches.of(tmp_path / "never") == Launches(frozenset())

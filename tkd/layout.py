@@ -36,6 +36,7 @@ PARTIAL = "summary/partial"
 # a sequential grid's decision after each wave, and its claims table then (tkd.sequential)
 WAVE = "summary/waves/wave{wave}.json"
 LAUNCHED = "logs/launched_from.txt"  # the directories snakemake ran from: tkd status knows its SLURM jobs by them
+SLURM_RUNS = "logs/slurm_runs.txt"  # the SLURM executor's run names (each job's name): the same, per results folder
 WAVE_CLAIMS = "summary/waves/claims_wave{wave}.csv"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -25,16 +26,39 @@ from .runstate import state_of
 STATES = ("done", "running", "queued", "interrupted", "failed", "pending")
 
 
-def slurm_jobs(workdirs: set[str] | None = None) -> dict[str, tuple[str, str]] | None:
-    """This user's SLURM jobs (``squeue --me``: id -> (state, comment)), or None where there is no
-    SLURM. The SLURM executor plugin comments each job ``rule_<rule>_wildcards_<values>`` and submits
-    it from the directory snakemake runs in; a job submitted from elsewhere (``workdirs``: the
-    directories this results folder was launched from) keeps its state, but not its comment, so it
-    is never taken for one of this folder's runs."""
+@dataclass(frozen=True)
+class Launches:
+    """Where, and as which SLURM runs, snakemake ran this results folder's workflow (recorded by
+    the Snakefile's onstart): the directories, and the SLURM executor's run names (its jobs'
+    names; empty where none was recorded: then the directory alone decides)."""
+
+    workdirs: frozenset[str]
+    runs: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, results: Path) -> "Launches":
+        def lines(name):
+            path = Path(results) / name
+            return [line.strip() for line in (path.read_text().splitlines() if path.is_file() else []) if line.strip()]
+
+        return cls(frozenset(str(Path(d).resolve()) for d in lines(layout.LAUNCHED)), frozenset(lines(layout.SLURM_RUNS)))
+
+    def submitted(self, workdir: str, name: str) -> bool:
+        """Whether a job submitted from ``workdir`` under the name ``name`` is one of this folder's."""
+        return str(Path(workdir).resolve()) in self.workdirs and (not self.runs or name in self.runs)
+
+
+def slurm_jobs(launched: Launches | None = None) -> dict[str, tuple[str, str]] | None:
+    """This user's SLURM jobs (``squeue --me``): job id -> (state, comment), None without
+    SLURM. The SLURM executor plugin comments each job ``rule_<rule>_wildcards_<values>``, names
+    it after its run and submits it from the directory snakemake runs in; a job that was not
+    submitted from one of this results folder's directories, or (where its runs' names are
+    known) by one of its runs, keeps its state but not its comment, so it is never taken for one
+    of this folder's runs."""
     if not shutil.which("squeue"):
         return None
     try:
-        out = subprocess.run(["squeue", "--me", "-h", "-o", "%i|%T|%Z|%k"], capture_output=True, text=True,
+        out = subprocess.run(["squeue", "--me", "-h", "-o", "%i|%T|%Z|%j|%k"], capture_output=True, text=True,
                              timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -42,30 +66,28 @@ def slurm_jobs(workdirs: set[str] | None = None) -> dict[str, tuple[str, str]] |
         return None
     jobs = {}
     for line in out.stdout.splitlines():
-        job, state, workdir, comment = (line.split("|", 3) + ["", "", ""])[:4]
-        ours = workdirs is not None and str(Path(workdir.strip()).resolve()) in workdirs
+        job, state, workdir, name, comment = (line.split("|", 4) + [""] * 4)[:5]
+        ours = launched is not None and launched.submitted(workdir.strip(), name.strip())
         jobs[job.strip()] = (state.strip(), comment.strip() if ours else "")
     return jobs
 
 
-def launched_from(results: Path) -> set[str]:
-    """The directories snakemake ran this results folder's workflow from (the Snakefile's onstart)."""
-    path = results / layout.LAUNCHED
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return {str(Path(line).resolve()) for line in lines if line.strip()}
-
-
-def record_launch(results: str | Path) -> None:
-    """Remember the directory snakemake runs from, for :func:`slurm_jobs` (atomic; each directory once)."""
+def record_launch(results: str | Path, slurm_run: str | None = None) -> None:
+    """Remember the directory snakemake runs from, and the SLURM executor's run name where there is
+    one, for :func:`slurm_jobs` (atomic; each once)."""
     import os
 
+    _remember(Path(results) / layout.LAUNCHED, str(Path(os.getcwd()).resolve()))
+    if slurm_run:
+        _remember(Path(results) / layout.SLURM_RUNS, slurm_run)
+
+
+def _remember(path: Path, line: str) -> None:
     from .files import write_text
 
-    path = Path(results) / layout.LAUNCHED
     known = path.read_text().splitlines() if path.is_file() else []
-    here = str(Path(os.getcwd()).resolve())
-    if here not in known:
-        write_text(path, "\n".join(known + [here]) + "\n")
+    if line not in known:
+        write_text(path, "\n".join(known + [line]) + "\n")
 
 
 def slurm_comment(run: dict) -> str:
@@ -123,7 +145,7 @@ def waves_report(config: dict) -> list[str]:
 def run_states(config: dict) -> list[tuple[dict, str, str]]:
     """(run, state, detail) of every run the grid asks for so far."""
     results = Path(config["results"])
-    jobs = slurm_jobs(launched_from(results))
+    jobs = slurm_jobs(Launches.of(results))
     by_comment = {comment: (job, state) for job, (state, comment) in (jobs or {}).items() if comment}
     return [(run, *run_state(results, run, jobs, by_comment)) for run in planned_runs(config)]
 

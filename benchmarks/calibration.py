@@ -1,6 +1,6 @@
 """How the claims table behaves on simulated paper grids whose truth is known, in both noise
 regimes of tkd.simulate: the family's error on pure noise, the bias of choosing the best
-generation, and the power to find real effects. Prints the tables of docs/analyses.md.
+generation and the intervals for it, and the power to find real effects. Prints the tables of docs/analyses.md.
 
     python benchmarks/calibration.py               # 400 null grids per regime, about 3 minutes
     python benchmarks/calibration.py --grids 100   # quicker, coarser
@@ -89,6 +89,60 @@ def selection_rows(n=1000):
                 row["coverage, jackknife se"] = np.mean([lo <= 72 <= hi for lo, hi in
                                                          (interval(sample(v, se=se)) for v, se in crossed)])
             out.append(row)
+    return pd.DataFrame(out)
+
+
+def _crossfit_means(a: np.ndarray, b: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """tkd.selection.pick's cross-fitted mean (top-1) for each resample ``idx`` (replicates × n seed
+    indices) of the seeds × generations halves ``a``, ``b``: a copy of a seed never helps choose for
+    itself. With ``idx`` the seeds themselves it is pick's own value."""
+    A, B = a[idx], b[idx]  # replicates x n x groups
+    others = (idx[:, :, None] != idx[:, None, :]).astype(float)  # replicates x n x n
+    count = others.sum(2)[..., None]
+
+    def scored(choose, score):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            chosen = np.einsum("rij,rjg->rig", others, choose) / count
+        return np.take_along_axis(score, chosen.argmax(2)[..., None], 2)[..., 0]
+
+    return ((scored(A, B) + scored(B, A)) / 2).mean(1)
+
+
+def interval_rows(n=400, replicates=200):
+    """Coverage and width of three intervals for a best generation's cross-fitted top-1 (six
+    generations of one chain): the usual t, tkd's jackknife and a bootstrap over seeds that re-chooses
+    (copies of a seed excluded from its own choice). Truth: generations equal, or one ahead by 0.3 or
+    1.0 points; covered is the best generation's true top-1."""
+    from scipy.stats import t as student_t
+
+    from tkd.cube import Cube
+
+    out = []
+    for regime, noise in simulate.REGIMES.items():
+        for ahead in (0.0, 0.3, 1.0):
+            for seeds in (5, 10):
+                rng = np.random.default_rng(1)
+                keys = [dict(dataset="cifar100", arch="a", method="ce", seed=s, generation=g)
+                        for s in range(seeds) for g in range(6)]
+                quantile = student_t.ppf(0.975, seeds - 1)
+                hits, widths = ({k: [] for k in ("usual", "jackknife", "bootstrap")} for _ in "hw")
+                for _ in range(n):
+                    runs = simulate.simulate(keys, {"ce": {"loss": "ce"}},
+                                             lambda run: 72.0 + ahead * (run["generation"] == 3), noise, rng)
+                    values, jack, _ = best_generation(runs)
+                    cube = Cube.of(runs)
+                    groups = cube.groups(cube.methods, "best")
+                    a, b = cube.matrix(groups, "test_top1_a"), cube.matrix(groups, "test_top1_b")
+                    assert abs(_crossfit_means(a, b, np.arange(seeds)[None])[0] - values.mean()) < 1e-9
+                    boot = _crossfit_means(a, b, rng.integers(0, seeds, (replicates, seeds)))
+                    ses = {"usual": values.std(ddof=1) / np.sqrt(seeds), "jackknife": jack,
+                           "bootstrap": np.nanstd(boot, ddof=1)}
+                    for kind, se in ses.items():
+                        hits[kind].append(abs(values.mean() - 72.0 - ahead) <= quantile * se)
+                        widths[kind].append(quantile * se)
+                out.append({"regime": regime, "best ahead by": ahead, "seeds": seeds, "grids": n,
+                            **{f"coverage, {k}": np.mean(v) for k, v in hits.items()},
+                            **{f"half-width, {k}": np.mean(v) for k, v in widths.items()}})
     return pd.DataFrame(out)
 
 
@@ -233,15 +287,18 @@ def main() -> int:
     ap.add_argument("--sequential-grids", type=int, default=100, help="grids per sequential scenario and regime")
     ap.add_argument("--negligible-grids", type=int, default=40, help="null grids at 10 seeds per regime")
     ap.add_argument("--near-delta-grids", type=int, default=200, help="grids per regime with claims true by delta")
+    ap.add_argument("--interval-grids", type=int, default=400, help="grids per interval case (best generation)")
     ap.add_argument("--design-simulations", type=int, default=60, help="simulated grids per design and scenario")
-    ap.add_argument("--only", choices=["null", "selection", "power", "sequential", "negligible", "near-delta", "designs"],
-                    action="append",
+    ap.add_argument("--only", action="append", choices=["null", "selection", "intervals", "power", "sequential",
+                                                        "negligible", "near-delta", "designs"],
                     help="print only these tables (repeatable; default: all)")
     args = ap.parse_args()
     config, claims = load([str(Path(__file__).resolve().parent.parent / "config.yaml")]), load_claims()
     sections = [  # (kind, title, the table, computed only when printed)
         ("null", "Null paper grids (no effect anywhere, 3 seeds)", lambda: null_rows(config, claims, args.grids)),
         ("selection", "Choosing the best of six equal generations (bias in points, 95 % coverage)", selection_rows),
+        ("intervals", "Intervals for a best generation: usual, jackknife, bootstrap (95 %)",
+         lambda: interval_rows(args.interval_grids)),
         ("power", "Power on simulated paper grids", lambda: power_rows(config, claims, args.power_grids)),
         *[("sequential", f"Seeds in waves (start 4, step {step}, max 10)",
            lambda step=step: sequential_rows(config, claims, args.sequential_grids, {"start": 4, "step": step, "max": 10}))

@@ -41,3 +41,25 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| resnet8_cifar | 32 |" in summary and "trainings per GPU" in summary
     assert (tmp_path / "out" / "profile_resnet8_cifar.txt").stat().st_size > 100
+
+
+def test_the_bootstrap_of_the_interval_comparison_re_chooses_as_tkd_does():
+    """benchmarks/calibration.py's cross-fitted mean equals tkd.selection's on the seeds themselves,
+    and a resample that repeats a seed never lets a copy choose for itself."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("calibration", REPO / "benchmarks" / "calibration.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    a = np.array([[70.0, 75.0], [71.0, 70.0], [72.0, 70.0]])  # seeds x generations, test half a
+    b = np.array([[60.0, 90.0], [61.0, 62.0], [63.0, 64.0]])
+    same = calibration._crossfit_means(a, b, np.arange(3)[None])[0]
+    picks = {0: (0, 1), 1: (1, 1), 2: (1, 1)}  # per seed, by the others: chosen on a (scores b), on b (scores a)
+    assert same == pytest.approx(np.mean([(b[s, ga] + a[s, gb]) / 2 for s, (ga, gb) in picks.items()]))
+    # seed 0 drawn twice: each copy is chosen for by seed 1 alone (with its twin, half a would pick 1: b = 90)
+    copies = calibration._crossfit_means(a, b, np.array([[0, 0, 1]]))[0]
+    assert copies == pytest.approx(np.mean([(60 + 75) / 2, (60 + 75) / 2, (62 + 70) / 2]))
+    rows = calibration.interval_rows(n=3, replicates=20)
+    assert len(rows) == 12 and rows.filter(like="coverage").stack().between(0, 1).all()

@@ -107,6 +107,11 @@ def test_a_budget_pays_for_a_shared_chain_once_cheapest_rows_first():
     assert budget_rows(table, 50).tolist() == [True, False, True, False]
     assert budget_rows(table, 38).tolist() == [False, False, True, False]  # cheapest first: C3 (15), then C1 no more
     assert not budget_rows(table, 14.9).any()
+    # a chain already paid at more seeds costs nothing more, however many a later row asks for
+    table = pd.DataFrame([_row("C1", 5, "ce", 2.0),  # 5 seeds x 3 runs x 2 h = 30
+                          _row("C2", 4, "ce, tsd-0.6", 2.0),  # ce paid at 5 seeds: tsd-0.6's 24 more
+                          _row("C3", 5, "ce, lsr", 2.0)])  # ce still paid at 5, not 4: lsr's 30 more
+    assert budget_rows(table, 84).all() and budget_rows(table, 83.9).tolist() == [True, True, False]
 
 
 def test_the_plan_text_shows_every_row_the_designs_with_their_errors_and_the_budget():
@@ -133,6 +138,15 @@ def test_the_plan_text_shows_every_row_the_designs_with_their_errors_and_the_bud
     assert "# A budget of 30 GPU-hours can expect to decide 1 of 2 rows" in text
     assert "- C1 d/a top1: 4 seeds" in text and "- C4" not in text
     assert "# A budget" not in render(rows, costs)
+
+    def cells(line):
+        return [c.strip() for c in line.strip().strip("|").split("|")]
+
+    headers = [line for line in text.splitlines() if line.startswith("| claim") or line.startswith("| design")]
+    assert cells(headers[0]) == ["claim", "dataset", "arch", "metric", "seeds", "source", "seeds_if_null", "methods",
+                                 "gpu_h_per_run", "gpu_h_source", "gpu_h", "within_budget"]  # no index, no runs/seed
+    assert cells(headers[1]) == ["design", "scenario", "gpu_h", "decided", "of_fixed_most"]
+    assert [cells(c4)[i] for i in (4, 6, 10)] == ["–"] * 3 and cells(fixed)[3] == "–" and cells(fixed)[2] == "100"
     rows["within_budget"] = False
     assert "can expect to decide 0 of 2 rows" in render(rows, costs, 30) and render(rows, costs, 30).endswith("- none")
 
@@ -194,6 +208,7 @@ def test_simulated_waves_are_seeded_and_every_grid_is_drawn_afresh():
 def test_the_small_helpers_of_the_plan():
     from tkd.plan import _first_look, _mean_se, sequential_config
     assert _mean_se([1.0, 2.0, 3.0, 6.0]) == pytest.approx((3.0, np.std([1, 2, 3, 6], ddof=1) / 2))
+    assert _mean_se([1.0, 3.0]) == pytest.approx((2.0, 1.0))  # two grids have a standard error
     mean, se = _mean_se([4.0])
     assert mean == 4.0 and math.isnan(se)
     decided = np.array([1, 1, 2, np.nan, 3])
@@ -205,6 +220,8 @@ def test_the_small_helpers_of_the_plan():
     seq = sequential_config(config)
     assert seq["grid"][0]["seeds"] == config["plan"]["sequential"]  # fixed seeds: priced in the plan's waves
     assert seq["grid"][1]["seeds"] == {"start": 3, "step": 3, "max": 9}  # waves of its own: kept
+    config["grid"][1]["seeds"] = {"start": 3, "step": 3, "max": 6}
+    assert sequential_config(config)["grid"][1]["seeds"] == {"start": 3, "step": 3, "max": 6}  # two waves: kept
     assert config["grid"][0]["seeds"] == [0, 1, 2], "the config itself is not changed"
 
 
@@ -256,3 +273,23 @@ def test_each_row_is_planned_from_its_own_simulated_decisions():
     assert probe.source.startswith("not simulated (ensembles, probes)")
     assert list(rows.columns) == ["claim", "dataset", "arch", "metric", "seeds", "source", "seeds_if_null", "methods",
                                   "runs_per_seed", "gpu_h_per_run", "gpu_h_source", "gpu_h"]
+
+
+def test_the_fixed_design_of_the_plan_is_what_tkd_claims_says_of_the_same_grid(monkeypatch):
+    """Each simulated grid's fixed-design verdicts (at the waves' most seeds) are those the claims
+    table gives on the same runs."""
+    from tkd import plan as planning
+    from tkd.claims import claims_table, load_claims
+    from tkd.verdicts import DECIDED
+    drawn, real = [], simulate.grid_runs
+
+    def keep(*args, **kwargs):
+        drawn.append(real(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(simulate, "grid_runs", keep)
+    config = small_config()
+    sim = planning.simulate_waves(config, 3, "nothing holds")
+    for runs, fixed in zip(drawn, sim.fixed):
+        table = claims_table(runs, claims=load_claims(config["paper"]["claims"]), plan=False)
+        assert fixed.tolist() == table.verdict.isin(DECIDED).tolist() and fixed.any()

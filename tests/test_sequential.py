@@ -283,8 +283,9 @@ def test_a_chain_trains_through_the_last_wave_any_tested_row_needing_it_is_open(
             Row(cell=cell, needs=("cp",)),  # cannot be tested (None): asks for nothing
             Row(cell=other, needs=("ce",)),  # decided at wave 1 in the other cell
             Row(cell=("d", "c"), needs=("ce",)),  # a cell with no design
-            Row(cell=cell, needs=())]  # needs no chain
-    made = trainings(rows, [1, 2, math.nan, None, 1, 1, math.nan], cells, {cell: 3, other: 2})
+            Row(cell=cell, needs=()),  # needs no chain
+            Row(cell=cell, needs=("tsd",))]  # decided at wave 1: tsd still trains to wave 2 for the second row
+    made = trainings(rows, [1, 2, math.nan, None, 1, 1, math.nan, 1], cells, {cell: 3, other: 2})
     assert made == {cell + ("ce",): 4 * 3, cell + ("tsd",): 6 * 3, cell + ("ls",): 8 * 3, other + ("ce",): 3 * 2}
 
 

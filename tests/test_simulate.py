@@ -66,3 +66,18 @@ def test_a_simulated_grid_has_its_data_sets_test_images_and_one_index():
     halves = runs.groupby("dataset").images_a.unique().to_dict()
     assert {d: list(v) for d, v in halves.items()} == {"synthetic": [350], "cifar100": [5000]}  # 100 classes x 7 / 2
     assert (runs.images_a == runs.images_b).all() and runs.index.equals(pd.RangeIndex(len(runs))) and len(runs) == 6
+
+
+def test_claims_true_by_a_gain_single_out_the_eta_0_6_chain():
+    """claims_by: baselines at base; each tolerant patriarch ``gain`` below and less confident by
+    ``confidence_gain``; the eta = 0.6 chain's students ``gain`` above (whatever its place in the
+    order), the other tolerant chains' at base."""
+    methods = {"ce": {"loss": "ce"}, "tsd-0.5": {"loss": "tsd", "eta": 0.5}, "tsd-0.6": {"loss": "tsd", "eta": 0.6}}
+    top1, conf = simulate.claims_by(methods, 0.5, 0.025)
+    at = {(m, g): top1(dict(method=m, generation=g)) for m in methods for g in (0, 2)}
+    assert at == {("ce", 0): 72.0, ("ce", 2): 72.0, ("tsd-0.5", 0): 71.5, ("tsd-0.5", 2): 72.0,
+                  ("tsd-0.6", 0): 71.5, ("tsd-0.6", 2): 72.5}
+    assert [conf(dict(method=m, generation=g)) for m, g in (("ce", 0), ("tsd-0.5", 0), ("tsd-0.6", 1))] == \
+        pytest.approx([0.8, 0.775, 0.8])
+    assert simulate._best_tolerant({"ce": {"loss": "ce"}, "tsd-a": {"loss": "tsd"}}) == "tsd-a"  # no eta 0.6: first
+    assert simulate._best_tolerant({"ce": {"loss": "ce"}}) is None

@@ -208,6 +208,9 @@ def test_what_the_claimed_column_and_the_seeds_column_say():
     assert Region.effect(">", (5.0, math.inf), 0.5).shown() == ">= +4.50"
     assert Region.value(30.0, tolerance=0.5).shown() == "29.50 to 30.50"
     assert Region.value(30.0, math.inf).shown() == ">= 30.00"
+    assert Region.effect("<", (-math.inf, -5.0), 0.5).shown() == "<= -4.50"
+    assert Region.effect(">", (-math.inf, 5.0), 0.5).shown() == "<= +5.50"  # a gain is signed
+    assert Region.value(-math.inf, 30.0).shown() == "<= 30.00"  # a value: no sign
     assert Region.value(30.0, tolerance=0.5).direction is False
     assert seeds_text(7.0) == "7" and seeds_text(math.inf) == "> 100" and seeds_text(math.nan) == "not run"
     assert seeds_text(math.nan, 1) == "unknown (1 seed: no spread yet)"

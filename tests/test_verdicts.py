@@ -145,19 +145,25 @@ def test_the_interval_shown_never_disagrees_with_the_verdict():
     from tkd.stats import judge
 
     rng = np.random.default_rng(3)
+    seen = set()
     for _ in range(30):
         m = int(rng.integers(1, 40))
-        samples = [sample(rng.normal(rng.normal(0, 1), rng.uniform(0.2, 2), int(rng.integers(2, 9))))
+        samples = [sample(rng.normal(rng.normal(0, 1), rng.uniform(0.05, 2), int(rng.integers(2, 9))))
                    for _ in range(m)]
-        regions = [Region.effect(rng.choice([">", "<"]), None if rng.random() < 0.5 else (1.0, 2.0), 0.5)
-                   for _ in range(m)]
+        regions = [Region.effect(rng.choice([">", "<"]), None, delta=0.5) if rng.random() < 0.5 else
+                   Region.effect(rng.choice([">", "<"]), (1.0, 2.0), 0.5) for _ in range(m)]
         rows, family = judge_table([Row(s, r) for s, r in zip(samples, regions)], plan=False)
         for row, region in zip(rows, regions):
             if row["n"] < 3:
                 assert row["verdict"] == "inconclusive"
                 continue
             assert judge(row["family_ci_low"], row["family_ci_high"], region)[2] == row["verdict"], row
+            reason = {"supported": "lies inside the claimed region", "contradicted": "lies outside the claimed region",
+                      "negligible": "below the smallest effect worth claiming", "inconclusive": "too wide to decide"}
+            assert reason[row["verdict"]] in row["why"], row  # each verdict says why in its own words
+            seen.add(row["verdict"])
         assert family.supported == sum(r["verdict"] == "supported" for r in rows)
+    assert seen == {"supported", "contradicted", "negligible", "inconclusive"}
 
 
 def test_zero_variance_and_nan_in_a_runs_table(config, claims):

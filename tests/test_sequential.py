@@ -310,3 +310,11 @@ def test_a_track_shows_each_decision_at_the_look_where_its_evidence_was_stronges
     assert early["against"][:2].tolist() == [-math.inf, -math.inf]
     assert SequentialTrack.of([None, sample([1.0, 1.1])], evidence([None, sample([1.0, 1.1])], region), design) is None
     assert SequentialTrack.of(looks[:1], evidence(looks[:1], region), design) is not None
+    # in the family: the row is shown at that look (its n and interval), at the design's level for it
+    from tkd.verdicts import Row, judge_table
+    rows, family = judge_table([Row(looks[2], region, track)], plan=False)
+    assert rows[0]["verdict"] == "supported" and rows[0]["n"] == 5 and rows[0]["estimate"] == looks[1].mean
+    assert rows[0]["level"] == pytest.approx(1 - 2 * design.nominal(0.025, 1))
+    # a row its design cannot decide yet stays out of the family, however many seeds it has
+    rows, family = judge_table([Row(looks[1], region, None, untested=True)], plan=False)
+    assert family.m == 0 and rows[0]["verdict"] == "inconclusive" and rows[0]["n"] == 5

@@ -138,6 +138,9 @@ def test_a_table_of_one_row_is_that_row_alone():
     assert (rows[0]["family_ci_low"], rows[0]["family_ci_high"]) == pytest.approx((rows[0]["ci_low"],
                                                                                  rows[0]["ci_high"]))
     assert rows[0]["verdict"] == rows[0]["raw_verdict"] == "supported"
+    rows, family = judge_table([Row(None, region), Row(sample([]), region)])
+    assert [(r["verdict"], r["raw_verdict"], r["n"]) for r in rows] == [("not run", "not run", 0)] * 2
+    assert family.m == 0
 
 
 def test_the_interval_shown_never_disagrees_with_the_verdict():

@@ -333,3 +333,12 @@ def test_seeds_needed_up_to_its_cap_and_for_the_decision_asked():
     against = seeds_needed(0.45, 0.3, region, aim="against")
     assert against > seeds_needed(0.0, 0.3, region) and float(power(0.45, 0.3, against, region, aim="against")) >= 0.8
     assert seeds_needed(0.45, 0.3, region, aim="against") != seeds_needed(0.45, 0.3, region, aim="supported")
+
+
+def test_a_row_alone_plans_by_default_and_a_row_without_values_has_no_interval():
+    from tkd.stats import row_verdict
+    v = row_verdict(sample([0.4, 0.9, 1.3, 0.7]), Region.effect(">"))
+    assert math.isfinite(v.seeds_needed) and 0 < v.power_now <= 1  # planned unless asked not to
+    empty = row_verdict(sample([]), Region.effect(">"))
+    assert empty.verdict == "not run" and empty.n == 0
+    assert all(math.isnan(x) for x in (empty.estimate, empty.ci_low, empty.ci_high))

@@ -241,3 +241,35 @@ def test_a_negligible_row_says_when_its_effect_is_still_positive():
     assert label("negligible", "supported", 0.5) == "negligible (positive, < 0.5)"
     assert label("negligible", "inconclusive", 0.5) == "negligible"
     assert label("contradicted", "supported", 0.5) == "contradicted" and label("supported", "supported", 0) == "supported"
+
+
+def test_each_field_of_a_judged_row():
+    """Five rows, worked by hand: one supported, one with two seeds (untested), one negligible, one
+    of identical values (never decided), one sized and supported. BH rejects three 'supported'
+    p-values (a, c, e; c's 'against' takes precedence) and one 'against' (c), of m = 4 tested rows:
+    each row's interval is shown at q·r/m per side, r its kind's rejections (1 when undecided)."""
+    from tkd.stats import interval
+    from tkd.verdicts import Track
+    up = Region.effect(">", delta=0.5)
+    band = Region.effect(">", (1.2, 2.2), 0.5, delta=0.5)
+    given = [Row(sample([0.4, 0.9, 1.3, 0.7]), up), Row(sample([1.0, 2.0]), up),
+             Row(sample([0.1, 0.12, 0.08, 0.11, 0.09, 0.1]), up), Row(sample([1.0] * 4), up),
+             Row(sample([1.5, 1.7, 1.6, 1.4, 1.8]), band)]
+    rows, family = judge_table(given, plan=False)
+    assert [r["verdict"] for r in rows] == ["supported", "inconclusive", "negligible", "inconclusive", "supported"]
+    assert (family.m, family.supported, family.contradicted, family.negligible) == (4, 2, 0, 1)
+    q, m = 0.025, 4
+    for i, r_kind in ((0, 3), (2, 1), (3, 1), (4, 3)):
+        s, row = given[i].sample, rows[i]
+        alpha = q * r_kind / m
+        assert (row["estimate"], row["sd"], row["n"]) == (s.mean, s.sd, s.n)
+        assert (row["p_supported"], row["p_against"]) == Track.fixed(s, given[i].region).p
+        assert row["level"] == pytest.approx(1 - 2 * alpha)
+        assert (row["family_ci_low"], row["family_ci_high"]) == pytest.approx(interval(s, alpha))
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(interval(s))  # the row alone: 95 %
+    assert [r["delta"] for r in rows] == [0.5] * 4 + [None]  # a sized row's own band decides it
+    assert rows[3]["why"].startswith("all 4 values are identical") and rows[4]["size"] == "consistent"
+    two = rows[1]  # shown at its own 95 %, as the row alone says
+    assert two["level"] == pytest.approx(0.95) and "p_supported" not in two
+    assert (two["family_ci_low"], two["family_ci_high"]) == (two["ci_low"], two["ci_high"])
+    assert two["direction"] == "inconclusive" and two["size"] == "" and "at least 3" in two["why"]

@@ -114,3 +114,53 @@ def test_a_single_generation_has_no_choice_to_jackknife():
     assert math.isnan(se) and values.tolist() == pytest.approx(runs[runs.generation == 0].test_top1.tolist())
     values, se, chosen = best_generation(runs)  # two generations: chosen per seed, jackknifed
     assert math.isfinite(se) and se > 0 and len(values) == 4 and chosen.startswith("ce gen")
+
+
+def _cross_fit_by_hand(values):
+    """cross_fit written plainly, seed by seed: the best mean over the other seeds that ran a group,
+    among the groups this seed ran (none that another seed ran: index 0); a seed alone: its own."""
+    choices = []
+    for i, row in enumerate(values):
+        ran = [g for g in range(len(row)) if not np.isnan(row[g])]
+        others = np.delete(values, i, axis=0)
+        if not ran:
+            choices.append(-1)
+        elif np.isnan(others).all():
+            choices.append(max(ran, key=lambda g: (row[g], -g)))
+        else:
+            scored = [g for g in ran if (~np.isnan(others[:, g])).any()]
+            choices.append(max(scored, key=lambda g: (np.nanmean(others[:, g]), -g)) if scored else 0)
+    return choices
+
+
+def test_cross_fit_agrees_with_a_seed_by_seed_reading_where_runs_are_missing():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        seeds, groups = rng.integers(1, 6), rng.integers(1, 5)
+        values = np.round(rng.normal(70, 2, (seeds, groups)), 2)
+        values[rng.random((seeds, groups)) < 0.35] = np.nan
+        assert cross_fit(values).tolist() == _cross_fit_by_hand(values), values
+
+
+def test_an_error_rate_is_100_minus_the_accuracy_and_two_seeds_have_a_jackknife():
+    from tkd.cube import Cube
+    from tkd.selection import pick
+    keys = [dict(dataset="cifar100", arch="a", method="ce", seed=s, generation=g) for s in range(2) for g in range(3)]
+    runs = simulator.simulate(keys, {"ce": {"loss": "ce"}}, simulator.flat(72.0), rng=np.random.default_rng(1))
+    runs["test_top1"] += 0.3  # the whole test set, told apart from the mean of its halves
+    cube = Cube.of(runs)
+    groups = cube.groups(["ce"], "best")
+    accuracy, choices = pick(cube, groups, "top1", halves=True)
+    error, again = pick(cube, groups, "top1_err", halves=True)
+    assert error == pytest.approx(100.0 - accuracy) and [c.tolist() for c in choices] == [c.tolist() for c in again]
+    one = cube.groups(["ce"], "0")  # one group: no choice; scored on the mean of the halves where asked
+    halves, _ = pick(cube, one, "top1", halves=True)
+    whole, chosen = pick(cube, one, "top1", halves=False)
+    patriarchs = runs[runs.generation == 0]
+    assert halves == pytest.approx(((patriarchs.test_top1_a + patriarchs.test_top1_b) / 2).to_numpy())
+    assert whole == pytest.approx(patriarchs.test_top1.to_numpy()) and chosen[0].tolist() == [0, 0]
+    values, se, _ = best_generation(runs)
+    assert len(values) == 2 and math.isfinite(se)
+    lost = Cube.of(runs.drop(runs.index[(runs.seed == 1) & (runs.generation == 0)]))
+    value, chosen = pick(lost, lost.groups(["ce"], "0"), "top1", halves=False)
+    assert chosen[0].tolist() == [0, -1] and np.isnan(value[1])  # seed 1's patriarch did not run

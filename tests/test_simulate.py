@@ -66,6 +66,8 @@ def test_a_simulated_grid_has_its_data_sets_test_images_and_one_index():
     halves = runs.groupby("dataset").images_a.unique().to_dict()
     assert {d: list(v) for d, v in halves.items()} == {"synthetic": [350], "cifar100": [5000]}  # 100 classes x 7 / 2
     assert (runs.images_a == runs.images_b).all() and runs.index.equals(pd.RangeIndex(len(runs))) and len(runs) == 6
+    config["grid"] = []
+    assert simulate.grid_runs(config, simulate.flat(72.0)).empty  # no runs: an empty table, not an error
 
 
 def test_claims_true_by_a_gain_single_out_the_eta_0_6_chain():

@@ -83,3 +83,25 @@ def test_claims_true_by_a_gain_single_out_the_eta_0_6_chain():
         pytest.approx([0.8, 0.775, 0.8])
     assert simulate._best_tolerant({"ce": {"loss": "ce"}, "tsd-a": {"loss": "tsd"}}) == "tsd-a"  # no eta 0.6: first
     assert simulate._best_tolerant({"ce": {"loss": "ce"}}) is None
+
+
+def test_a_simulated_table_has_the_real_runs_layout():
+    """top-5 is top-1 plus the offset, capped at 100, on each half and on the whole; a patriarch's
+    loss and loss parameters are its spec columns, a student's loss is 'ce' and it has no loss
+    parameters; the student parameters (lam, temperature, student_init) are no spec columns; a mean
+    probability stays a probability."""
+    methods = {"ce": {"loss": "ce"},
+               "tsd-0.6": {"loss": "tsd", "eta": 0.6, "lam": 0.5, "temperature": 2.0, "student_init": "random"}}
+    keys = [dict(dataset="d", arch="a", method=m, seed=s, generation=g) for m in methods for s in range(3)
+            for g in range(2)]
+    runs = simulate.simulate(keys, methods, lambda run: 72.0 if run["method"] == "ce" else 85.0,
+                             Noise(confidence_sd=0.5), np.random.default_rng(0), confidence=lambda run: 0.9)
+    for whole, top1 in (("test_top5", (runs.test_top1_a + runs.test_top1_b) / 2),
+                        ("test_top5_a", runs.test_top1_a), ("test_top5_b", runs.test_top1_b)):
+        assert runs[whole].to_numpy() == pytest.approx(np.minimum(top1 + 20.0, 100).to_numpy())
+    assert (runs.test_top5[runs.method == "tsd-0.6"] == 100).all() and (runs.test_top5[runs.method == "ce"] < 100).all()
+    assert runs.spec_loss.tolist() == [methods[k["method"]]["loss"] if k["generation"] == 0 else "ce" for k in keys]
+    assert {c for c in runs if c.startswith("spec_")} == {"spec_loss", "spec_eta"}
+    patriarch = np.array([k["method"] == "tsd-0.6" and k["generation"] == 0 for k in keys])
+    assert runs.spec_eta[patriarch].eq(0.6).all() and runs.spec_eta[~patriarch].isna().all()
+    assert runs.mean_top1_prob.between(0, 1).all() and (runs.mean_top1_prob == 1).any()  # clipped, not beyond

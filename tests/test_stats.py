@@ -342,3 +342,19 @@ def test_a_row_alone_plans_by_default_and_a_row_without_values_has_no_interval()
     empty = row_verdict(sample([]), Region.effect(">"))
     assert empty.verdict == "not run" and empty.n == 0
     assert all(math.isnan(x) for x in (empty.estimate, empty.ci_low, empty.ci_high))
+
+
+def test_identical_values_keep_a_tiny_sd_relative_to_their_size():
+    assert sample([5.0] * 3).sd == pytest.approx(5e-9) and sample([0.5] * 3).sd == pytest.approx(1e-9)
+    assert sample([5.0] * 3).raw_sd == 0.0 and math.isnan(sample([5.0]).sd)
+
+
+def test_a_row_of_identical_values_keeps_every_field_and_is_never_decided():
+    from tkd.stats import row_verdict
+    v = row_verdict(sample([1.0] * 5, floor=0.01), Region.effect(">"))
+    assert v.verdict == "inconclusive" and v.why.startswith("all 5 values are identical")
+    assert (v.estimate, v.n, v.direction, v.size) == (1.0, 5, "supported", "")
+    assert math.isfinite(v.seeds_needed) and 0 < v.power_now <= 1
+    decided = row_verdict(sample([0.4, 0.9, 1.3, 0.7]), Region.effect(">"), alpha=0.005)
+    assert decided.n == 4 and (decided.ci_low, decided.ci_high) == pytest.approx(interval(sample([0.4, 0.9, 1.3, 0.7]),
+                                                                                         0.005))

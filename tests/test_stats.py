@@ -358,3 +358,20 @@ def test_a_row_of_identical_values_keeps_every_field_and_is_never_decided():
     decided = row_verdict(sample([0.4, 0.9, 1.3, 0.7]), Region.effect(">"), alpha=0.005)
     assert decided.n == 4 and (decided.ci_low, decided.ci_high) == pytest.approx(interval(sample([0.4, 0.9, 1.3, 0.7]),
                                                                                          0.005))
+
+
+def test_a_bad_region_is_one_error_that_names_what_is_wrong():
+    with pytest.raises(ValueError, match="direction '=' must be > or <"):
+        Region.effect("=")
+    with pytest.raises(ValueError, match="delta = -0.5, must be >= 0"):
+        Region.effect(">", delta=-0.5)
+
+
+def test_a_row_alone_plans_at_its_own_level_or_not_at_all():
+    from tkd.stats import row_verdict, seeds_needed
+    s, region = sample([0.4, 0.9, 1.3, 0.7]), Region.effect(">")
+    strict = row_verdict(s, region, alpha=0.005)
+    assert strict.seeds_needed == seeds_needed(s.mean, s.sd, region, 0.005) != seeds_needed(s.mean, s.sd, region)
+    assert strict.power_now == pytest.approx(float(power(s.mean, s.sd, s.n, region, 0.005)))
+    unplanned = row_verdict(s, region, plan=False)
+    assert math.isnan(unplanned.seeds_needed) and math.isnan(unplanned.power_now)

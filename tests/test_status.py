@@ -188,3 +188,17 @@ def test_a_folders_jobs_are_known_by_where_and_as_which_slurm_run_it_was_launche
     assert launched.submitted(str(tmp_path), "run-b") and not launched.submitted(str(tmp_path), "run-c")
     assert not launched.submitted(str(tmp_path / "elsewhere"), "run-a")
     assert Launches.of(tmp_path / "never") == Launches(frozenset())
+
+
+def test_the_slurm_run_id_is_read_only_from_the_slurm_executor():
+    from types import ModuleType, SimpleNamespace
+
+    from tkd.status import slurm_run_id
+    plugin = ModuleType("snakemake_executor_plugin_slurm")
+    Executor = type("Executor", (), {"__module__": plugin.__name__})
+    executor = Executor()
+    executor.run_uuid = "1f2e"
+    assert slurm_run_id(SimpleNamespace(scheduler=SimpleNamespace(_executor=executor))) == "1f2e"
+    local = SimpleNamespace(run_uuid="not a slurm run")  # another executor's attribute of that name
+    assert slurm_run_id(SimpleNamespace(scheduler=SimpleNamespace(_executor=local))) is None
+    assert slurm_run_id(SimpleNamespace()) is None  # no scheduler yet

@@ -13,6 +13,7 @@ left from the finished runs of the same architecture.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -41,7 +42,8 @@ class Launches:
             path = Path(results) / name
             return [line.strip() for line in (path.read_text().splitlines() if path.is_file() else []) if line.strip()]
 
-        return cls(frozenset(str(Path(d).resolve()) for d in lines(layout.LAUNCHED)), frozenset(lines(layout.SLURM_RUNS)))
+        workdirs = frozenset(str(Path(d).resolve()) for d in lines(layout.LAUNCHED))
+        return cls(workdirs, frozenset(lines(layout.SLURM_RUNS)))
 
     def submitted(self, workdir: str, name: str) -> bool:
         """Whether a job submitted from ``workdir`` under the name ``name`` is one of this folder's."""
@@ -72,11 +74,19 @@ def slurm_jobs(launched: Launches | None = None) -> dict[str, tuple[str, str]] |
     return jobs
 
 
+def slurm_run_id(workflow) -> str | None:
+    """The run ID by which the SLURM executor plugin names every job of one snakemake run (logged
+    as "SLURM run ID"); None under another executor. No public API gives it: read from the
+    executor where it is there."""
+    executor = getattr(getattr(workflow, "scheduler", None), "_executor", None)
+    if type(executor).__module__.startswith("snakemake_executor_plugin_slurm"):
+        return getattr(executor, "run_uuid", None)
+    return None
+
+
 def record_launch(results: str | Path, slurm_run: str | None = None) -> None:
     """Remember the directory snakemake runs from, and the SLURM executor's run name where there is
     one, for :func:`slurm_jobs` (atomic; each once)."""
-    import os
-
     _remember(Path(results) / layout.LAUNCHED, str(Path(os.getcwd()).resolve()))
     if slurm_run:
         _remember(Path(results) / layout.SLURM_RUNS, slurm_run)

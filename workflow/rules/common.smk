@@ -206,19 +206,9 @@ def get_train_spec(w):
 def record_launch():
     """Where this workflow runs from, and as which SLURM run: tkd status knows this results
     folder's SLURM jobs by them."""
-    from tkd.status import record_launch as record  # pandas: at the start of a run, never at parse time
+    from tkd.status import record_launch as record, slurm_run_id  # pandas: at the start of a run, never at parse time
 
-    record(RESULTS, slurm_run_name())
-
-
-def slurm_run_name():
-    """The SLURM executor plugin names every job of one snakemake run by its run id (shown as "SLURM
-    run ID" at the start). No public API gives it: read from the executor where it is there, else
-    None (another executor; then tkd status tells this folder's jobs by directory alone)."""
-    executor = getattr(getattr(workflow, "scheduler", None), "_executor", None)
-    if type(executor).__module__.startswith("snakemake_executor_plugin_slurm"):
-        return getattr(executor, "run_uuid", None)
-    return None
+    record(RESULTS, slurm_run_id(workflow))
 
 
 def print_summary():

@@ -299,3 +299,45 @@ def test_the_fixed_design_of_the_plan_is_what_tkd_claims_says_of_the_same_grid(m
         lenient.append(claims_table(runs, claims=load_claims(config["paper"]["claims"]), plan=False).verdict.isin(
             DECIDED).tolist())
     assert lenient != [f.tolist() for f in sim.fixed], "the level must matter on these grids"
+
+
+def _claims_file(tmp_path, keep=("C1", "C2"), c1_top1_band=None):
+    """A copy of the packaged claims with only ``keep``; C1's top-1 row given a size if asked."""
+    from tkd.claims import load_claims
+    claims = load_claims()
+    claims = claims[claims.claim.isin(keep)].copy()
+    if c1_top1_band:
+        claims.loc[(claims.claim == "C1") & (claims.quantity == "top1"), ["claimed_low", "claimed_high"]] = c1_top1_band
+    path = tmp_path / "claims.csv"
+    claims.to_csv(path, index=False)
+    return str(path)
+
+
+def test_the_simulated_waves_follow_the_configs_boundary_and_claims(tmp_path):
+    """simulate_waves plans with the config's boundary shape and claims file, not the defaults."""
+    from tkd.plan import simulate_waves
+    config = small_config()
+    config["paper"].update(boundary=0.5, claims=_claims_file(tmp_path))
+    sim = simulate_waves(config, 1, "nothing holds")
+    assert {d.shape for d in sim.cells.values()} == {0.5}
+    assert {r.labels["claim"] for r in sim.rows} == {"C1", "C2"}
+
+
+def test_finished_runs_are_planned_with_the_configs_claims_and_level(tmp_path):
+    """From finished runs, each row's seeds come from the config's claims (a claim
+    given a size needs more seeds to place it) at the config's family level (stricter: more seeds)."""
+    config = small_config()
+    truth, confidence = simulate.paper_holds(config["methods"], effect=2.0, confidence_effect=0.2)
+    runs = simulate.grid_runs(config, truth, rng=np.random.default_rng(1), confidence=confidence)
+
+    def c1_top1(**paper):
+        changed = copy.deepcopy(config)
+        changed["paper"].update(paper)
+        rows, _ = plan(changed, simulations=1, finished=runs)
+        return rows[(rows.claim == "C1") & (rows.metric == "top1")].iloc[0]
+
+    usual = c1_top1(claims=_claims_file(tmp_path))
+    assert usual.source.startswith("your runs") and math.isfinite(usual.seeds)
+    sized = c1_top1(claims=_claims_file(tmp_path, c1_top1_band=(-2.5, -1.5)))  # the interval must fit the band
+    assert sized.seeds > usual.seeds
+    assert c1_top1(claims=_claims_file(tmp_path), fdr=0.0005).seeds > usual.seeds

@@ -89,8 +89,8 @@ def simulate_waves(config: dict, simulations: int, scenario: str, rng_seed: int 
     seq = sequential_config(config)
     cells = designs(waves.looks(seq), config["paper"]["boundary"])
     if scenario == "the paper holds":
-        truth, confidence = simulate.paper_holds(config["methods"], config["plan"]["effect"], 1.72,
-                                                 config["plan"]["confidence_effect"])
+        truth, confidence = simulate.paper_holds(config["methods"], effect=config["plan"]["effect"],
+                                                 confidence_effect=config["plan"]["confidence_effect"])
     else:
         truth, confidence = simulate.flat(72.0), None
     noise = {a: simulate.REGIMES["realistic"].scaled_to(config["archs"][a]["seed_sd"]) for a in grid.archs_used(seq)}
@@ -219,8 +219,8 @@ def _cell(x: float, se: float, fmt: str) -> str:
 def _designs_text(costs: pd.DataFrame) -> str:
     show = pd.DataFrame({
         "design": costs.design, "scenario": costs.scenario,
-        "gpu_h": [_cell(x, se, ".0f") for x, se in zip(costs.gpu_h, costs.gpu_h_se.fillna(math.nan))],
-        "decided": [_cell(x, se, ".1%") for x, se in zip(costs.decided, costs.decided_se.fillna(math.nan))],
+        "gpu_h": [_cell(x, se, ".0f") for x, se in zip(costs.gpu_h, costs.gpu_h_se)],
+        "decided": [_cell(x, se, ".1%") for x, se in zip(costs.decided, costs.decided_se)],
         "of_fixed_most": costs.of_fixed_most.map(lambda x: f"{x:.2f}")})
     return show.to_markdown(index=False, disable_numparse=True)  # keep the formats above
 

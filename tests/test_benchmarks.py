@@ -43,16 +43,21 @@ def test_gpu_check_dry_run_on_the_cpu(tmp_path):
     assert (tmp_path / "out" / "profile_resnet8_cifar.txt").stat().st_size > 100
 
 
-def test_the_bootstrap_of_the_interval_comparison_re_chooses_as_tkd_does():
-    """benchmarks/calibration.py's cross-fitted mean equals tkd.selection's on the seeds themselves,
-    and a resample that repeats a seed never lets a copy choose for itself."""
+def _calibration():
     import importlib.util
-
-    import numpy as np
 
     spec = importlib.util.spec_from_file_location("calibration", REPO / "benchmarks" / "calibration.py")
     calibration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(calibration)
+    return calibration
+
+
+def test_the_bootstrap_of_the_interval_comparison_re_chooses_as_tkd_does():
+    """benchmarks/calibration.py's cross-fitted mean equals tkd.selection's on the seeds themselves,
+    and a resample that repeats a seed never lets a copy choose for itself."""
+    import numpy as np
+
+    calibration = _calibration()
     a = np.array([[70.0, 75.0], [71.0, 70.0], [72.0, 70.0]])  # seeds x generations, test half a
     b = np.array([[60.0, 90.0], [61.0, 62.0], [63.0, 64.0]])
     same = calibration._crossfit_means(a, b, np.arange(3)[None])[0]
@@ -63,3 +68,26 @@ def test_the_bootstrap_of_the_interval_comparison_re_chooses_as_tkd_does():
     assert copies == pytest.approx(np.mean([(60 + 75) / 2, (60 + 75) / 2, (62 + 70) / 2]))
     rows = calibration.interval_rows(n=3, replicates=20)
     assert len(rows) == 12 and rows.filter(like="coverage").stack().between(0, 1).all()
+    assert rows.filter(like="coverage").shape[1] == 5
+
+
+def test_the_parametric_intervals_of_the_comparison_take_the_union_of_their_leads():
+    """The least favourable interval contains each of its scaled leads' intervals (same draws);
+    moment selection with a huge kappa is the interval of all generations made equal."""
+    import numpy as np
+
+    calibration = _calibration()
+    rng = np.random.default_rng(3)
+    a = 72 + rng.normal(0, 0.4, (6, 4)) + [0, 0, 0.5, 1.0]  # seeds x generations, one half
+    b = a + rng.normal(0, 0.2, (6, 4))
+
+    def at(scales, kappa=None):
+        return calibration._parametric_interval(a, b, np.random.default_rng(0), scales, kappa)
+
+    union = at(np.linspace(0, 1, 5))
+    for scale in (0.0, 0.5, 1.0):
+        low, high = at((scale,))
+        assert union[0] <= low < high <= union[1]
+    assert at((1.0,), kappa=1e6) == at((0.0,)) != at((1.0,))
+    observed = calibration._crossfit_means(a, b, np.arange(6)[None])[0]
+    assert at((1.0,))[0] < observed < at((1.0,))[1]

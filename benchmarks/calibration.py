@@ -167,7 +167,7 @@ def interval_rows(n=400, replicates=200):
                 keys = [dict(dataset="cifar100", arch="a", method="ce", seed=s, generation=g)
                         for s in range(seeds) for g in range(6)]
                 quantile = student_t.ppf(0.975, seeds - 1)
-                hits, widths = ({k: [] for k in kinds} for _ in "hw")
+                (hits, widths), bias = ({k: [] for k in kinds} for _ in "hw"), []
                 for _ in range(n):
                     runs = simulate.simulate(keys, {"ce": {"loss": "ce"}},
                                              lambda run: 72.0 + ahead * (run["generation"] == 3), noise, rng)
@@ -178,6 +178,7 @@ def interval_rows(n=400, replicates=200):
                     assert abs(_crossfit_means(a, b, np.arange(seeds)[None])[0] - values.mean()) < 1e-9
                     boot = _crossfit_means(a, b, rng.integers(0, seeds, (replicates, seeds)))
                     centre = values.mean()
+                    bias.append(centre - 72.0 - ahead)
                     bounds = {kind: (centre - quantile * se, centre + quantile * se) for kind, se in
                               (("usual", values.std(ddof=1) / np.sqrt(seeds)), ("jackknife", jack),
                                ("bootstrap", np.nanstd(boot, ddof=1)))}
@@ -187,7 +188,7 @@ def interval_rows(n=400, replicates=200):
                         hits[kind].append(low <= 72.0 + ahead <= high)
                         widths[kind].append((high - low) / 2)
                 out.append({"regime": regime, "best ahead by": ahead, "seeds": seeds, "grids": n,
-                            **{f"coverage, {k}": np.mean(v) for k, v in hits.items()},
+                            "bias": np.mean(bias), **{f"coverage, {k}": np.mean(v) for k, v in hits.items()},
                             **{f"half-width, {k}": np.mean(v) for k, v in widths.items()}})
     return pd.DataFrame(out)
 

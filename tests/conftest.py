@@ -1,7 +1,7 @@
 """Fixtures shared by the tests; the helpers they use are in helpers.py."""
 import pytest
 
-from helpers import snakemake, write_fake_cifar100, write_imagefolder
+from helpers import paper_config, snakemake, write_fake_cifar100, write_imagefolder
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +31,17 @@ def demo(tmp_path_factory):
 @pytest.fixture(scope="session")
 def imagefolder(tmp_path_factory):
     return write_imagefolder(tmp_path_factory.mktemp("ilsvrc"))
+
+
+@pytest.fixture(scope="module")
+def config():
+    """config.yaml as the workflow reads it (one per test module: a test may change its copy)."""
+    return paper_config()
+
+
+@pytest.fixture(scope="module")
+def claims():
+    """The packaged claims (C1-C8)."""
+    from tkd.claims import load_claims
+
+    return load_claims()

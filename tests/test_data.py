@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from helpers import FAKE_SUPERCLASS, write_fake_cifar100
+from helpers import FAKE_SUPERCLASS
 from tkd import data
 from tkd.errors import SpecError
 

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from helpers import paper_config, tkd
-from tkd import grid, simulate, waves
-from tkd.claims import Criteria, claims_table, load_claims
+from helpers import tkd
+from tkd import simulate, waves
+from tkd.claims import Criteria, claims_table
 from tkd.errors import SpecError
 from tkd.runs_table import check
 from tkd.sequential import Design, designs
@@ -74,16 +74,6 @@ def test_planned_seeds_call_a_null_row_negligible():
 
 
 # --------------------------------------------------------------------------- the whole table
-@pytest.fixture(scope="module")
-def config():
-    return paper_config()
-
-
-@pytest.fixture(scope="module")
-def claims():
-    return load_claims()
-
-
 def null_tables(config, claims, regime, grids, seeds=10, rng_seed=21):
     rng = np.random.default_rng(rng_seed)
     out = []

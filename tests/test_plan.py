@@ -8,7 +8,7 @@ import pytest
 import pandas as pd
 import yaml
 
-from helpers import REPO, paper_config, tkd
+from helpers import paper_config, tkd
 from tkd import simulate
 from tkd.plan import hours_per_run, plan
 

@@ -10,21 +10,11 @@ import pytest
 
 from helpers import paper_config
 from tkd import simulate
-from tkd.claims import claims_table, load_claims
+from tkd.claims import claims_table
 from tkd.stats import Region, sample
 from tkd.verdicts import Row, judge_table
 
 REGIMES = list(simulate.REGIMES)
-
-
-@pytest.fixture(scope="module")
-def config():
-    return paper_config()
-
-
-@pytest.fixture(scope="module")
-def claims():
-    return load_claims()
 
 
 def tables(config, claims, truth, confidence=None, regime="realistic", n_grids=1, seeds=3, rng_seed=0):

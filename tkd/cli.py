@@ -48,7 +48,6 @@ def _claims(args) -> int:
 
     from .claims import Criteria, claims_table, load_claims, summary_text
     from .files import read_csv, write_text
-    from .verdicts import Family
 
     runs = read_csv(args.runs, ("dataset", "arch", "method", "seed", "generation", "test_top1"), "runs table")
     beside = Path(args.runs).parent

@@ -110,9 +110,9 @@ def jackknife_se(cube: Cube, statistic) -> float:
 
     Cross-fitted values are unbiased but not independent: a seed's run luck steers the other
     seeds' choices, so the usual standard error of their mean understates the spread (a 95 %
-    t-interval covers 84-93 % of the time with equal generations, simulated). The jackknife
+    t-interval covers 85-93 % of the time with equal generations, simulated). The jackknife
     over seeds redoes the choices without each seed in turn; by the Efron-Stein inequality it
-    does not understate the variance on average (95-99 % coverage, simulated), and where the
+    does not understate the variance on average (94-99 % coverage, simulated: docs/analyses.md), and where the
     best generation is clear it equals the usual standard error."""
     n = len(cube.seeds)
     if n < 2:

@@ -324,8 +324,8 @@ def test_the_simulated_waves_follow_the_configs_boundary_and_claims(tmp_path):
 
 
 def test_finished_runs_are_planned_with_the_configs_claims_and_level(tmp_path):
-    """From finished runs, each row's seeds come from the config's claims (a claim
-    given a size needs more seeds to place it) at the config's family level (stricter: more seeds)."""
+    """From finished runs, each row's seeds come from the config's claims (a claim given a size
+    needs more seeds to place it) at the config's family level (stricter: more seeds)."""
     config = small_config()
     truth, confidence = simulate.paper_holds(config["methods"], effect=2.0, confidence_effect=0.2)
     runs = simulate.grid_runs(config, truth, rng=np.random.default_rng(1), confidence=confidence)

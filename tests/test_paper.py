@@ -69,7 +69,7 @@ def test_best_column_is_chosen_on_one_half_and_scored_on_the_other():
     runs.loc[(runs.method == "ce") & (runs.generation == 0), "test_top1_a"] = 99.0
     t = next(t for t in paper.generation_tables(runs, paper.load_reported()) if t["arch"] == "resnet56_cifar")
     ce = dict(zip(t["generations"], t["rows"][0]["cells"]))
-    assert ce["best"]["note"] == "gen 0×3, 1×3" and ce["best"]["mean"] == pytest.approx(73.0)
+    assert ce["best"]["note"] == "gen 0 (50 %), 1 (50 %)" and ce["best"]["mean"] == pytest.approx(73.0)
     assert ce["best on test"]["note"] == "gen 1" and ce["best on test"]["mean"] == pytest.approx(74.0)
 
 

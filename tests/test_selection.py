@@ -85,10 +85,10 @@ def test_cross_fitted_best_finds_a_real_best_generation_and_then_needs_no_correc
 
 def test_describe_says_what_each_seed_chose():
     assert describe([("tsd", 3), ("tsd", 3), ("tsd", 3)]) == "tsd gen 3"
-    assert describe([("tsd", 3), ("tsd", 3), ("tsd", 4)]) == "tsd gen 3×2, 4"
-    assert describe([("ls", 2), ("ce", 5)]) == "ls gen 2; ce gen 5"
+    assert describe([("tsd", 3), ("tsd", 3), ("tsd", 4)]) == "tsd gen 3 (67 %), 4 (33 %)"
+    assert describe([("ls", 2), ("ce", 5)]) == "ls gen 2 (50 %); ce gen 5 (50 %)"
     assert describe([("tsd", -1)]) == "tsd ensemble of all generations"
-    assert describe([("tsd", -1), ("tsd", 3), ("tsd", 3)]) == "tsd ensemble of all generations, gen 3×2"
+    assert describe([("tsd", -1), ("tsd", 3), ("tsd", 3)]) == "tsd ensemble of all generations (33 %), gen 3 (67 %)"
 
 
 def test_the_sd_floor_is_one_image_of_every_quantity():

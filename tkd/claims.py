@@ -11,7 +11,7 @@ quantity, in a claimed direction and, where the paper states one, a claimed size
   (the best of all) or ``ensemble`` (the ensemble of all generations of the chain).
 * Where a side chooses (several methods or generations), it chooses for each seed on half a
   of the test set over the *other* seeds, and both sides are scored on half b
-  (:func:`tkd.selection.cross_fitted`): no value helped choose what it is scored on.
+  (:func:`tkd.selection.pick`; its standard error a bootstrap's, :func:`tkd.selection.bootstrap_se`): no value helped choose what it is scored on.
 * The two sides are paired by seed; the per-seed differences are a :class:`~tkd.stats.Sample`
   (its sd floored at one test image's worth), the claim a :class:`~tkd.stats.Region`, and the
   whole table is judged as a family (:mod:`tkd.verdicts`).
@@ -29,7 +29,7 @@ import pandas as pd
 from . import runs_table
 from .cube import Cube
 from .errors import SpecError
-from .selection import QUANTITIES, describe, jackknife_se, pick, resolution
+from .selection import QUANTITIES, bootstrap_se, describe, pick, resolution
 from .stats import Region, Sample, sample, seeds_text
 from .verdicts import FDR, Family, Row, judge_table, label
 
@@ -215,15 +215,8 @@ def _compare(claim, cube: Cube, info, subject_methods) -> tuple[dict, Sample | N
         out["note_choice"] = ("best cross-fitted: chosen for each seed on the other seeds' test half a to score its "
                               "half b, and on half b to score half a")
     floor = max(resolution(cube, s_groups, claim["quantity"]), resolution(cube, r_groups, claim["quantity"]))
-    se = jackknife_se(cube, lambda c: _mean_difference(c, s_groups, r_groups, claim["quantity"], halves)) \
-        if halves else None
+    se = bootstrap_se(cube, [s_groups, r_groups], claim["quantity"], halves) if halves else None
     return out, sample(s[both] - r[both], floor, se)
-
-
-def _mean_difference(cube: Cube, s_groups, r_groups, quantity: str, halves: bool) -> float:
-    s, r = (pick(cube, g, quantity, halves)[0] for g in (s_groups, r_groups))
-    both = ~np.isnan(s) & ~np.isnan(r)
-    return float((s[both] - r[both]).mean()) if both.any() else np.nan
 
 
 @dataclass

@@ -24,7 +24,6 @@ class Cube:
     generations: list[int]
     seeds: list[int]
     columns: dict[str, np.ndarray]  # name -> [method, generation, seed], NaN where there is no value
-    keep: np.ndarray | None = None  # the seeds (indices into the columns' last axis) this cube holds
 
     @classmethod
     def of(cls, runs: pd.DataFrame, ensembles: pd.DataFrame | None = None,
@@ -67,14 +66,7 @@ class Cube:
         if column not in self.columns or not groups:
             return np.full((len(self.seeds), len(groups)), np.nan)
         mi, gi = np.array(groups).T
-        values = self.columns[column][mi, gi, :].T
-        return values if self.keep is None else values[self.keep]
+        return self.columns[column][mi, gi, :].T
 
     def label(self, group: tuple[int, int]) -> tuple[str, int]:
         return self.methods[group[0]], self.generations[group[1]]
-
-    def without_seed(self, j: int) -> "Cube":
-        """The same cube without its ``j``-th seed (a jackknife replicate; the arrays are shared)."""
-        keep = np.delete(np.arange(len(self.seeds)) if self.keep is None else self.keep, j)
-        return Cube(self.methods, self.generations, [s for i, s in enumerate(self.seeds) if i != j], self.columns,
-                    keep)

@@ -7,14 +7,20 @@ and reporting that same value overstates it, for two reasons:
 * run luck: a run that trained well is good on every test image, so choosing on one half of
   the test set and scoring on the other removes the first kind but not this one.
 
-So the choice is **cross-fitted over seeds and over test halves** (:func:`pick`): for each
-seed, the group (generation, or method and generation) with the best mean top-1 on test half
-*a* over the *other* seeds is chosen and this seed's run of it scored on half *b*; the same
-with the halves swapped; the seed's value is the mean of the two scores. No seed's value
-helped choose what it is scored on, no image is both chosen on and scored, and every test
-image counts: the per-seed values stay unbiased and independent, so a t-interval over them
-keeps its coverage. With a single seed nothing else can choose: it is chosen on its own other
-half (the images stay apart, the run luck does not).
+So the choice is **cross-fitted over seeds and over test halves** (:func:`pick`): the seeds
+fall into folds (one per seed up to :data:`FOLDS` seeds; beyond, :data:`FOLDS` folds, the mean
+over :data:`PARTITIONS` seeded partitions); for each seed, the group (generation, or method and
+generation) with the best mean top-1 on test half *a* over the seeds of the *other* folds is
+chosen and this seed's run of it scored on half *b*; the same with the halves swapped; the
+seed's value is the mean of the two scores. No seed's value helped choose what it is scored on,
+and no image is both chosen on and scored: each value is unbiased for the generation it scores.
+The values are not independent, though (a seed's run luck steers the other folds' choices), so
+the standard error of their mean is a bootstrap's over seeds that chooses again in every
+resample (:func:`bootstrap_se`). With a single seed nothing else can choose: it is chosen on
+its own other half (the images stay apart, the run luck does not).
+
+What a row estimates (docs/analyses.md): the true value of the side's best group, its *estimand*;
+where groups are near-equal the choice sometimes misses and the estimate reads a little low.
 
 The paper's way, choosing and scoring on the whole test set, is :func:`best_on_test`,
 labelled optimistic wherever shown. How each quantity is read (its column, halves, error or
@@ -30,9 +36,13 @@ import pandas as pd
 
 from .cube import Cube
 
-__all__ = ["Quantity", "QUANTITIES", "cross_fit", "pick", "jackknife_se", "resolution", "image_resolution",
-           "best_generation", "best_on_test", "half", "describe", "CHOOSE_ON"]
+__all__ = ["Quantity", "QUANTITIES", "partitions", "cross_fit", "side_values", "pick", "bootstrap_se", "resolution",
+           "image_resolution", "best_generation", "best_on_test", "half", "describe", "CHOOSE_ON", "FOLDS"]
 
+FOLDS = 10  # a seed's group is chosen on the seeds of the other folds: one per seed up to 10 seeds
+PARTITIONS = 4  # beyond, random partitions into FOLDS folds, averaged (docs/analyses.md: why these numbers)
+REPLICATES = 400  # bootstrap resamples of the seeds for a cross-fitted row's standard error
+_FOLD_SEED, _BOOT_SEED = 20190127, 20190128  # the generators of the folds and the resamples (see partitions)
 CHOOSE_ON = "test_top1"  # the best generation is the most accurate one (on a half, or on the whole test set)
 DEFAULT_RESOLUTION = 0.01  # points: one image of a 10,000-image test set, where the image count is not known
 
@@ -60,65 +70,124 @@ def half(column: str, which: str) -> str:
     return f"{column}_{which}"
 
 
-def cross_fit(values: np.ndarray) -> np.ndarray:
-    """For each seed (row of ``values``, seeds × groups, NaN where a group has no run of that
-    seed): the index of the group whose mean over the *other* seeds is best, among the groups
-    that have a run of this seed; -1 where it has none. Ties go to the lowest index. A seed with
-    no other seed to learn from (a single seed) is chosen on its own value."""
-    present = ~np.isnan(values)
-    filled = np.where(present, values, 0.0)
-    others = present.sum(0) - present  # per seed and group: how many *other* seeds ran it
+def partitions(n: int) -> np.ndarray:
+    """How the ``n`` seeds (in their sorted order) fall into folds: :data:`PARTITIONS` × n fold
+    numbers. Up to :data:`FOLDS` seeds each seed is its own fold (leave one seed out, one
+    partition); beyond, :data:`PARTITIONS` random partitions into :data:`FOLDS` folds of (nearly)
+    equal size, drawn from a generator seeded by ``n`` alone: the same seeds give the same folds on
+    every machine, in the workflow's checkpoint, ``tkd claims`` and ``tkd plan`` alike."""
+    if n <= FOLDS:
+        return np.arange(n)[None]
+    rng = np.random.default_rng([_FOLD_SEED, n])
+    return np.stack([rng.permutation(np.arange(n) % FOLDS) for _ in range(PARTITIONS)])
+
+
+def _chosen(choose: np.ndarray, folds: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """For weights (replicates × seeds) and one partition ``folds``: each seed's group with the best
+    weighted mean of ``choose`` (seeds × groups, NaN: no run) over the *other* folds' seeds, among
+    the groups this seed ran; -1 where it ran none. A seed whose other folds ran nothing is chosen
+    on its own value. Ties go to the lowest index. Returns replicates × seeds."""
+    present = ~np.isnan(choose)
+    filled = np.where(present, choose, 0.0)
+    member = folds[None, :] == np.arange(folds.max() + 1)[:, None]  # folds × seeds
+    inside = np.einsum("rs,ks,sg->rkg", weights, member, filled)
+    count = np.einsum("rs,ks,sg->rkg", weights, member, present.astype(float))
+    other, other_count = (inside.sum(1, keepdims=True) - inside)[:, folds], (count.sum(1, keepdims=True) - count)[:, folds]
     with np.errstate(invalid="ignore", divide="ignore"):
-        score = (filled.sum(0) - filled) / others
-    alone = (others == 0).all(axis=1, keepdims=True)  # nothing else to learn from: its own value
-    score = np.where(alone, values, score)
-    score = np.where(present & ~np.isnan(score), score, -np.inf)
-    return np.where(present.any(axis=1), score.argmax(axis=1), -1)
+        score = other / other_count  # replicates × seeds × groups
+    alone = (other_count == 0).all(axis=2, keepdims=True)
+    score = np.where(alone, choose[None], score)
+    score = np.where(present[None] & ~np.isnan(score), score, -np.inf)
+    return np.where(present.any(axis=1)[None], score.argmax(axis=2), -1)
 
 
-def pick(cube: Cube, groups: list[tuple[int, int]], quantity: str, halves: bool) -> tuple[np.ndarray, list]:
-    """One side's value per seed of the cube (NaN: none) and the group chosen for each seed (one
-    array per choice; -1: none). ``halves``: score on the mean of the two test halves (when either
-    side chooses), else on the whole test set.
+def cross_fit(values: np.ndarray, folds: np.ndarray | None = None) -> np.ndarray:
+    """For each seed (row of ``values``, seeds × groups, NaN where a group has no run of that
+    seed): the index of the group whose mean over the seeds of the *other* folds is best, among the
+    groups that have a run of this seed; -1 where it has none. ``folds``: each seed's fold (default:
+    one per seed, leave one out). Ties go to the lowest index. A seed with nothing else to learn
+    from (a single seed) is chosen on its own value."""
+    folds = np.arange(len(values)) if folds is None else np.asarray(folds)
+    return _chosen(values, folds, np.ones((1, len(values))))[0]
 
-    A side with several groups chooses per seed by :func:`tkd.selection.cross_fit` (over the other
-    seeds): on half a to score half b, and on half b to score half a, and averages the two scores;
-    a quantity without halves (a linear probe's, on another data set) is chosen on the whole
-    source test set."""
+
+def _scored(score: np.ndarray, choice: np.ndarray) -> np.ndarray:
+    """``score`` (seeds × groups) read at each replicate's choice (replicates × seeds); NaN: none."""
+    seeds = np.arange(score.shape[0])[None]
+    return np.where(choice >= 0, score[seeds, np.maximum(choice, 0)], np.nan)
+
+
+def side_values(cube: Cube, groups: list[tuple[int, int]], quantity: str, halves: bool,
+                weights: np.ndarray | None = None) -> tuple[np.ndarray, list]:
+    """One side's value per replicate and seed (replicates × seeds; NaN: none) under ``weights``
+    (replicates × seeds; default: each seed once), averaged over the partitions of
+    :func:`partitions`, and the groups chosen (one array per partition and half; -1: none).
+
+    A side with one group has no choice: its run, on the mean of the two test halves (``halves``,
+    when either side of a comparison chooses) or on the whole test set. A side with several groups
+    chooses per seed on the other folds (:func:`cross_fit`): on half a to score half b, and on half
+    b to score half a, and averages the two scores; a quantity without halves (a linear probe's, on
+    another data set) is chosen on the whole source test set."""
     q = QUANTITIES[quantity]
-    seeds = np.arange(len(cube.seeds))
-
-    def take(column, choice):
-        values = cube.matrix(groups, column)[seeds, np.maximum(choice, 0)]
-        return np.where(choice >= 0, values, np.nan)
-
+    n = len(cube.seeds)
+    weights = np.ones((1, n)) if weights is None else weights
     if len(groups) == 1:
-        choices = [np.where(np.isnan(cube.matrix(groups, "test_top1")[:, 0]), -1, 0)]
-        values = (take(half(q.column, "a"), choices[0]) + take(half(q.column, "b"), choices[0])) / 2 \
-            if q.halves and halves else take(q.column, choices[0])
-    elif q.halves:
-        choices = [cross_fit(cube.matrix(groups, half(CHOOSE_ON, h))) for h in "ab"]
-        values = (take(half(q.column, "b"), choices[0]) + take(half(q.column, "a"), choices[1])) / 2
-    else:
-        choices = [cross_fit(cube.matrix(groups, CHOOSE_ON))]
-        values = take(q.column, choices[0])
+        choice = np.where(np.isnan(cube.matrix(groups, "test_top1")[:, 0]), -1, 0)[None]
+        if q.halves and halves:
+            values = (_scored(cube.matrix(groups, half(q.column, "a")), choice)
+                      + _scored(cube.matrix(groups, half(q.column, "b")), choice)) / 2
+        else:
+            values = _scored(cube.matrix(groups, q.column), choice)
+        values, choices = np.broadcast_to(values, weights.shape), [choice[0]]
+        return (100.0 - values if q.error else values), choices
+    per_partition, choices = [], []
+    for folds in partitions(n):
+        if q.halves:
+            chose = [_chosen(cube.matrix(groups, half(CHOOSE_ON, h)), folds, weights) for h in "ab"]
+            values = (_scored(cube.matrix(groups, half(q.column, "b")), chose[0])
+                      + _scored(cube.matrix(groups, half(q.column, "a")), chose[1])) / 2
+        else:
+            chose = [_chosen(cube.matrix(groups, CHOOSE_ON), folds, weights)]
+            values = _scored(cube.matrix(groups, q.column), chose[0])
+        per_partition.append(values)
+        choices += [c[0] for c in chose]
+    values = np.mean(per_partition, axis=0)
     return (100.0 - values if q.error else values), choices
 
 
-def jackknife_se(cube: Cube, statistic) -> float:
-    """The jackknife standard error over seeds of ``statistic(cube)``, re-choosing without each seed.
+def pick(cube: Cube, groups: list[tuple[int, int]], quantity: str, halves: bool) -> tuple[np.ndarray, list]:
+    """One side's value per seed of the cube (NaN: none) and the groups chosen (:func:`side_values`
+    with each seed once)."""
+    values, choices = side_values(cube, groups, quantity, halves)
+    return values[0], choices
 
-    Cross-fitted values are unbiased but not independent: a seed's run luck steers the other
-    seeds' choices, so the usual standard error of their mean understates the spread (a 95 %
-    t-interval covers 85-93 % of the time with equal generations, simulated). The jackknife
-    over seeds redoes the choices without each seed in turn; by the Efron-Stein inequality it
-    does not understate the variance on average (94-99 % coverage, simulated: docs/analyses.md), and where the
-    best generation is clear it equals the usual standard error."""
+
+def bootstrap_se(cube: Cube, sides: list[list[tuple[int, int]]], quantity: str, halves: bool) -> float:
+    """The standard error of the mean per-seed difference of two sides (of one side: its mean), by a
+    bootstrap over seeds that chooses again in every resample: :data:`REPLICATES` resamples of the
+    seeds with replacement (seeded by their number: the same runs give the same figure), a copy of
+    a seed in its seed's fold, so never choosing for itself; the sd of the resampled means, times
+    sqrt(m / (m - 1)) for m seeds with a value, so that a side with no choice gets the usual
+    standard error on average.
+
+    Why not the jackknife: a choice re-made without each seed in turn flips among near-equal
+    generations for many seeds at once, which does not shrink with more seeds: its standard error
+    stayed at 0.33 points from 10 to 60 seeds while the estimate's spread fell from 0.19 to 0.10
+    (docs/analyses.md). With folds each choice rests on most of the seeds, and the bootstrap's
+    standard error follows the estimate's spread as seeds grow (measured there)."""
     n = len(cube.seeds)
-    if n < 2:
+    rng = np.random.default_rng([_BOOT_SEED, n])
+    weights = np.vstack([np.ones(n), rng.multinomial(n, np.full(n, 1.0 / n), REPLICATES)])  # row 0: the seeds
+    values = [side_values(cube, groups, quantity, halves, weights)[0] for groups in sides]
+    diff = values[0] - values[1] if len(values) == 2 else values[0]
+    m = int((~np.isnan(diff[0])).sum())
+    if m < 2:
         return np.nan
-    replicates = np.array([statistic(cube.without_seed(j)) for j in range(n)])
-    return float(np.sqrt((n - 1) / n * ((replicates - replicates.mean()) ** 2).sum()))
+    used = np.where(np.isnan(diff), 0.0, weights)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (used * np.nan_to_num(diff)).sum(axis=1)[1:] / used.sum(axis=1)[1:]
+    means = means[np.isfinite(means)]
+    return float(means.std(ddof=1) * np.sqrt(m / (m - 1))) if len(means) > 1 else np.nan
 
 
 def image_resolution(images) -> float:
@@ -142,28 +211,26 @@ def resolution(cube: Cube, groups: list[tuple[int, int]], quantity: str) -> floa
 
 def best_generation(runs: pd.DataFrame, quantity: str = "top1") -> tuple[np.ndarray, float, str]:
     """One method's runs (one cell): the per-seed values of ``quantity`` of its best generation,
-    cross-fitted as :func:`pick` does, the jackknife standard error of their mean, and which
-    generations were chosen."""
+    cross-fitted as :func:`pick` does, the bootstrap standard error of their mean
+    (:func:`bootstrap_se`), and which generations were chosen."""
     cube = Cube.of(runs)
     groups = cube.groups(cube.methods, "best")
-
-    def mean(c: Cube) -> float:
-        return float(np.nanmean(pick(c, groups, quantity, halves=True)[0]))
-
     values, choices = pick(cube, groups, quantity, halves=True)
     used = [c for choice in choices for c in choice[~np.isnan(values)]]
-    se = jackknife_se(cube, mean) if len(groups) > 1 else np.nan
+    se = bootstrap_se(cube, [groups], quantity, halves=True) if len(groups) > 1 else np.nan
     return values[~np.isnan(values)], se, describe([cube.label(groups[c]) for c in used])
 
 
 def describe(chosen: list[tuple[str, int]]) -> str:
-    """What was chosen for each seed, compactly: "tsd-0.6 gen 3", or "tsd-0.6 gen 3×2, 4; tsd-0.7 gen 1"
-    (generation -1: the ensemble of all generations)."""
+    """What was chosen, compactly: "tsd-0.6 gen 3", or with the share of the choices each got,
+    "tsd-0.6 gen 3 (75 %), 4 (13 %); tsd-0.7 gen 1 (13 %)" (generation -1: the ensemble of all
+    generations)."""
     counts = Counter(chosen).most_common()
+    total = sum(count for _, count in counts)
     by_method: dict[str, list[str]] = {}
     for (method, gen), count in counts:
         what = "ensemble of all generations" if gen < 0 else str(gen)
-        by_method.setdefault(method, []).append(what + (f"×{count}" if count > 1 and len(counts) > 1 else ""))
+        by_method.setdefault(method, []).append(what + (f" ({100 * count / total:.0f} %)" if len(counts) > 1 else ""))
     parts = []
     for method, gens in by_method.items():
         ens = [g for g in gens if g.startswith("ensemble")]

@@ -86,16 +86,17 @@ def selection_rows(n=1000):
             if crossed:
                 row["cross-fitted"] = np.mean([v.mean() for v, _ in crossed]) - 72
                 row["coverage, usual se"] = np.mean([lo <= 72 <= hi for lo, hi in (t_interval(v) for v, _ in crossed)])
-                row["coverage, jackknife se"] = np.mean([lo <= 72 <= hi for lo, hi in
-                                                         (interval(sample(v, se=se)) for v, se in crossed)])
+                row["coverage, tkd's se"] = np.mean([lo <= 72 <= hi for lo, hi in
+                                                     (interval(sample(v, se=se)) for v, se in crossed)])
             out.append(row)
     return pd.DataFrame(out)
 
 
 def _crossfit_means(a: np.ndarray, b: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """tkd.selection.pick's cross-fitted mean (top-1) for each resample ``idx`` (replicates × n seed
+    """The leave-one-seed-out cross-fitted mean (top-1) for each set ``idx`` (sets × seeds, seed
     indices) of the seeds × generations halves ``a``, ``b``: a copy of a seed never helps choose for
-    itself. With ``idx`` the seeds themselves it is pick's own value."""
+    itself. With ``idx`` the seeds themselves and at most tkd.selection.FOLDS seeds, it is
+    tkd.selection.pick's own value."""
     return _crossfit_sets(a[idx], b[idx], (idx[:, :, None] != idx[:, None, :]).astype(float))
 
 
@@ -112,84 +113,79 @@ def _crossfit_sets(A: np.ndarray, B: np.ndarray, others: np.ndarray) -> np.ndarr
     return ((scored(A, B) + scored(B, A)) / 2).mean(1)
 
 
-def _parametric_interval(a: np.ndarray, b: np.ndarray, rng, scales, kappa: float | None = None,
-                         draws: int = 200) -> tuple[float, float]:
-    """A 95 % interval for the best generation's top-1 from a parametric bootstrap: fresh seed sets
-    drawn from a normal law with the halves' observed covariance, their cross-fitted means spread as
-    t over the seeds (n - 1 degrees of freedom). Where the means of the draws sit decides the bias
-    it corrects: each generation's lead over the best is its observed lead times each of ``scales``
-    (the interval is the union over them); with ``kappa``, a generation within kappa standard errors
-    of the best is first made equal to it (moment selection, as in Andrews & Soares 2010)."""
-    from scipy.stats import norm, t as student_t
-
-    n, groups = a.shape
-    whole = (a + b) / 2
-    mean = whole.mean(0)
-    best = int(mean.argmax())
-    gap = mean[best] - mean
-    if kappa is not None:
-        se = (whole[:, [best]] - whole).std(0, ddof=1) / np.sqrt(n)
-        gap = np.where(gap <= kappa * se, 0.0, gap)
-    halves = np.concatenate([a, b], 1)
-    noise = rng.multivariate_normal(np.zeros(2 * groups), np.cov(halves, rowvar=False), (draws, n), method="eigh")
-    observed = _crossfit_means(a, b, np.arange(n)[None])[0]
-    others = np.broadcast_to(1.0 - np.eye(n), (draws, n, n))  # fresh seeds: every other one chooses
-    stretch = student_t.ppf(0.975, n - 1) / norm.ppf(0.975)
-    low, high = [], []
-    for scale in scales:
-        shift = np.tile(mean[best] - scale * gap - mean, 2)  # the draws' law: leads scaled, halves alike
-        drawn = noise + halves.mean(0) + shift
-        deviation = _crossfit_sets(drawn[..., :groups], drawn[..., groups:], others) - mean[best]
-        centre = deviation.mean()
-        deviation = centre + (deviation - centre) * stretch
-        low.append(observed - np.quantile(deviation, 0.975))
-        high.append(observed - np.quantile(deviation, 0.025))
-    return min(low), max(high)
+def _loo_jackknife(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """The earlier construction, for comparison: the leave-one-seed-out cross-fitted mean and its
+    jackknife standard error (each seed left out in turn, the others choosing again)."""
+    n = len(a)
+    estimate = _crossfit_means(a, b, np.arange(n)[None])[0]
+    replicates = _crossfit_means(a, b, np.array([np.delete(np.arange(n), j) for j in range(n)]))
+    return estimate, float(np.sqrt((n - 1) / n * ((replicates - replicates.mean()) ** 2).sum()))
 
 
-def interval_rows(n=400, replicates=200):
-    """Coverage and width of intervals for a best generation's cross-fitted top-1 (six generations
-    of one chain): the usual t, tkd's jackknife, a bootstrap over seeds that re-chooses (copies of a
-    seed excluded from its own choice), and two parametric bootstraps: moment selection (generations
-    within sqrt(ln n) standard errors of the best taken as equal to it) and the least favourable of
-    the observed leads scaled by 0, 1/4, ..., 1. Truth: generations equal, or one ahead by 0.3 or
-    1.0 points; covered is the best generation's true top-1."""
+def interval_rows(n=400, seeds_list=(5, 10, 20, 40), regimes=None):
+    """A best generation (six generations of one chain) at 5-40 seeds: tkd's estimate (cross-fitted
+    over folds of seeds and test halves) and its bootstrap standard error against the earlier
+    leave-one-seed-out estimate with the jackknife's, and the usual t-interval of tkd's per-seed
+    values. Truth: generations equal, or one ahead by 0.3 or 1.0 points; the estimand is the best
+    generation's true top-1, so a choice that misses counts against coverage (bias included).
+    *spread*: the sd of the estimate over the grids; *se / spread*: the mean standard error over it."""
     from scipy.stats import t as student_t
 
     from tkd.cube import Cube
 
-    kinds = ("usual", "jackknife", "bootstrap", "moment selection", "least favourable")
     out = []
     for regime, noise in simulate.REGIMES.items():
+        if regimes and regime not in regimes:
+            continue
         for ahead in (0.0, 0.3, 1.0):
-            for seeds in (5, 10):
+            for seeds in seeds_list:
                 rng = np.random.default_rng(1)
                 keys = [dict(dataset="cifar100", arch="a", method="ce", seed=s, generation=g)
                         for s in range(seeds) for g in range(6)]
-                quantile = student_t.ppf(0.975, seeds - 1)
-                (hits, widths), bias = ({k: [] for k in kinds} for _ in "hw"), []
+                quantile, truth = student_t.ppf(0.975, seeds - 1), 72.0 + ahead
+                rows = []
                 for _ in range(n):
                     runs = simulate.simulate(keys, {"ce": {"loss": "ce"}},
                                              lambda run: 72.0 + ahead * (run["generation"] == 3), noise, rng)
-                    values, jack, _ = best_generation(runs)
+                    values, se, _ = best_generation(runs)
                     cube = Cube.of(runs)
                     groups = cube.groups(cube.methods, "best")
-                    a, b = cube.matrix(groups, "test_top1_a"), cube.matrix(groups, "test_top1_b")
-                    assert abs(_crossfit_means(a, b, np.arange(seeds)[None])[0] - values.mean()) < 1e-9
-                    boot = _crossfit_means(a, b, rng.integers(0, seeds, (replicates, seeds)))
-                    centre = values.mean()
-                    bias.append(centre - 72.0 - ahead)
-                    bounds = {kind: (centre - quantile * se, centre + quantile * se) for kind, se in
-                              (("usual", values.std(ddof=1) / np.sqrt(seeds)), ("jackknife", jack),
-                               ("bootstrap", np.nanstd(boot, ddof=1)))}
-                    bounds["moment selection"] = _parametric_interval(a, b, rng, (1.0,), np.sqrt(np.log(seeds)))
-                    bounds["least favourable"] = _parametric_interval(a, b, rng, np.linspace(0, 1, 5))
-                    for kind, (low, high) in bounds.items():
-                        hits[kind].append(low <= 72.0 + ahead <= high)
-                        widths[kind].append((high - low) / 2)
+                    old, jack = _loo_jackknife(cube.matrix(groups, "test_top1_a"), cube.matrix(groups, "test_top1_b"))
+                    rows.append((values.mean(), se, values.std(ddof=1) / np.sqrt(seeds), old, jack))
+                est, se, usual, old, jack = np.array(rows).T
+                covered = lambda centre, error: np.mean(np.abs(centre - truth) <= quantile * error)  # noqa: E731
                 out.append({"regime": regime, "best ahead by": ahead, "seeds": seeds, "grids": n,
-                            "bias": np.mean(bias), **{f"coverage, {k}": np.mean(v) for k, v in hits.items()},
-                            **{f"half-width, {k}": np.mean(v) for k, v in widths.items()}})
+                            "bias": est.mean() - truth, "spread": est.std(ddof=1),
+                            "se / spread": se.mean() / est.std(ddof=1), "coverage": covered(est, se),
+                            "coverage, usual se": covered(est, usual), "half-width": quantile * se.mean(),
+                            "earlier: bias": old.mean() - truth, "earlier: spread": old.std(ddof=1),
+                            "earlier: se / spread": jack.mean() / old.std(ddof=1),
+                            "earlier: coverage": covered(old, jack)})
+    return pd.DataFrame(out)
+
+
+def best_rows(config, claims, n, seeds_list=(5, 10, 20, 40), regimes=None):
+    """Null paper grids (every chain equal, generations 0-5) at 5-40 seeds, the fixed design: for
+    each best-generation row (C2, C3, C4), the mean reported standard error against the spread of
+    the estimate over the grids, and the share decided not reproduced; P(any supported)."""
+    out = []
+    subset = claims[claims.claim.isin(["C2", "C3", "C4"])]
+    for regime, noise in simulate.REGIMES.items():
+        if regimes and regime not in regimes:
+            continue
+        for seeds in seeds_list:
+            t = grids(config, subset, simulate.flat(72.0), noise, n, seeds=seeds, rng_seed=37)
+            t = t.assign(row=t.groupby("grid").cumcount())  # the same row of every grid
+            t = t[t.claimed.isin(["> 0", "< 0"])]
+            row = {"regime": regime, "seeds": seeds, "grids": n}
+            for claim, part in t.groupby("claim"):
+                se = part.sd / np.sqrt(part.n)
+                spread = part.groupby("row").estimate.std(ddof=1).mean()
+                row[f"{claim} se"] = se.mean()
+                row[f"{claim} se / spread"] = se.mean() / spread
+                row[f"{claim} not reproduced"] = part.verdict.isin(["negligible", "contradicted"]).mean()
+            row["P(any supported)"] = t.groupby("grid").verdict.apply(lambda v: (v == "supported").any()).mean()
+            out.append(row)
     return pd.DataFrame(out)
 
 
@@ -335,17 +331,22 @@ def main() -> int:
     ap.add_argument("--negligible-grids", type=int, default=40, help="null grids at 10 seeds per regime")
     ap.add_argument("--near-delta-grids", type=int, default=200, help="grids per regime with claims true by delta")
     ap.add_argument("--interval-grids", type=int, default=400, help="grids per interval case (best generation)")
+    ap.add_argument("--best-grids", type=int, default=100, help="null paper grids per regime and seed count")
+    ap.add_argument("--seeds", default="5,10,20,40", help="seed counts of the intervals and best tables")
     ap.add_argument("--design-simulations", type=int, default=60, help="simulated grids per design and scenario")
-    ap.add_argument("--only", action="append", choices=["null", "selection", "intervals", "power", "sequential",
+    ap.add_argument("--only", action="append", choices=["null", "selection", "intervals", "best", "power", "sequential",
                                                         "negligible", "near-delta", "designs"],
                     help="print only these tables (repeatable; default: all)")
     args = ap.parse_args()
     config, claims = load([str(Path(__file__).resolve().parent.parent / "config.yaml")]), load_claims()
+    seeds = tuple(int(x) for x in args.seeds.split(","))
     sections = [  # (kind, title, the table, computed only when printed)
         ("null", "Null paper grids (no effect anywhere, 3 seeds)", lambda: null_rows(config, claims, args.grids)),
         ("selection", "Choosing the best of six equal generations (bias in points, 95 % coverage)", selection_rows),
-        ("intervals", "Intervals for a best generation: usual, jackknife, three bootstraps (95 %)",
-         lambda: interval_rows(args.interval_grids)),
+        ("intervals", "A best generation's estimate, its standard error and 95 % coverage, by seeds",
+         lambda: interval_rows(args.interval_grids, seeds)),
+        ("best", "Best-generation rows on null paper grids, by seeds", lambda: best_rows(
+            config, claims, args.best_grids, seeds)),
         ("power", "Power on simulated paper grids", lambda: power_rows(config, claims, args.power_grids)),
         *[("sequential", f"Seeds in waves (start 4, step {step}, max 10)",
            lambda step=step: sequential_rows(config, claims, args.sequential_grids, {"start": 4, "step": step, "max": 10}))

@@ -52,10 +52,14 @@ def _calibration():
     return calibration
 
 
-def test_the_bootstrap_of_the_interval_comparison_re_chooses_as_tkd_does():
-    """benchmarks/calibration.py's cross-fitted mean equals tkd.selection's on the seeds themselves,
-    and a resample that repeats a seed never lets a copy choose for itself."""
+def test_the_earlier_construction_of_the_interval_comparison_is_leave_one_out():
+    """benchmarks/calibration.py's leave-one-seed-out mean equals tkd.selection's on up to ten seeds
+    (one fold per seed), a set that repeats a seed never lets a copy choose for itself, and its
+    jackknife re-chooses without each seed."""
     import numpy as np
+
+    from tkd.cube import Cube
+    from tkd.selection import pick
 
     calibration = _calibration()
     a = np.array([[70.0, 75.0], [71.0, 70.0], [72.0, 70.0]])  # seeds x generations, test half a
@@ -63,31 +67,20 @@ def test_the_bootstrap_of_the_interval_comparison_re_chooses_as_tkd_does():
     same = calibration._crossfit_means(a, b, np.arange(3)[None])[0]
     picks = {0: (0, 1), 1: (1, 1), 2: (1, 1)}  # per seed, by the others: chosen on a (scores b), on b (scores a)
     assert same == pytest.approx(np.mean([(b[s, ga] + a[s, gb]) / 2 for s, (ga, gb) in picks.items()]))
+    cube = Cube(["ce"], [1, 2], [0, 1, 2], {"test_top1": (a + b)[None].transpose(0, 2, 1) / 2,
+                                             "test_top1_a": a.T[None], "test_top1_b": b.T[None]})
+    assert np.mean(pick(cube, [(0, 0), (0, 1)], "top1", True)[0]) == pytest.approx(same)
     # seed 0 drawn twice: each copy is chosen for by seed 1 alone (with its twin, half a would pick 1: b = 90)
     copies = calibration._crossfit_means(a, b, np.array([[0, 0, 1]]))[0]
     assert copies == pytest.approx(np.mean([(60 + 75) / 2, (60 + 75) / 2, (62 + 70) / 2]))
-    rows = calibration.interval_rows(n=3, replicates=20)
-    assert len(rows) == 12 and rows.filter(like="coverage").stack().between(0, 1).all()
-    assert rows.filter(like="coverage").shape[1] == 5
+    estimate, se = calibration._loo_jackknife(a, b)
+    left_out = [calibration._crossfit_means(a, b, np.delete(np.arange(3), j)[None])[0] for j in range(3)]
+    assert estimate == pytest.approx(same) and se == pytest.approx(np.sqrt(2 / 3 * np.sum(
+        (np.array(left_out) - np.mean(left_out)) ** 2)))
 
 
-def test_the_parametric_intervals_of_the_comparison_take_the_union_of_their_leads():
-    """The least favourable interval contains each of its scaled leads' intervals (same draws);
-    moment selection with a huge kappa is the interval of all generations made equal."""
-    import numpy as np
-
+def test_the_comparison_tables_have_their_columns():
     calibration = _calibration()
-    rng = np.random.default_rng(3)
-    a = 72 + rng.normal(0, 0.4, (6, 4)) + [0, 0, 0.5, 1.0]  # seeds x generations, one half
-    b = a + rng.normal(0, 0.2, (6, 4))
-
-    def at(scales, kappa=None):
-        return calibration._parametric_interval(a, b, np.random.default_rng(0), scales, kappa)
-
-    union = at(np.linspace(0, 1, 5))
-    for scale in (0.0, 0.5, 1.0):
-        low, high = at((scale,))
-        assert union[0] <= low < high <= union[1]
-    assert at((1.0,), kappa=1e6) == at((0.0,)) != at((1.0,))
-    observed = calibration._crossfit_means(a, b, np.arange(6)[None])[0]
-    assert at((1.0,))[0] < observed < at((1.0,))[1]
+    rows = calibration.interval_rows(n=3, seeds_list=(4,), regimes=("realistic",))
+    assert len(rows) == 3 and rows.filter(like="coverage").stack().between(0, 1).all()
+    assert {"bias", "spread", "se / spread", "earlier: se / spread"} <= set(rows.columns)

@@ -29,7 +29,7 @@ import pandas as pd
 from . import runs_table
 from .cube import Cube
 from .errors import SpecError
-from .selection import QUANTITIES, bootstrap_se, describe, pick, resolution
+from .selection import CHOOSE_ON, QUANTITIES, bootstrap_se, describe, pick, resolution
 from .stats import Region, Sample, sample, seeds_text
 from .verdicts import FDR, Family, Row, judge_table, label
 
@@ -42,7 +42,7 @@ OPTIONAL_COLUMNS = {"delta": ""}  # a claim's own smallest effect worth claiming
 OUTPUT_COLUMNS = ["claim", "dataset", "arch", "metric", "claimed", "delta", "paper_size", "subject", "reference",
                   "estimate", "sd", "n", "ci_low", "ci_high", "raw_verdict", "p_supported", "p_against", "level",
                   "family_ci_low", "family_ci_high", "direction", "size", "verdict", "label", "seeds_needed",
-                  "power_now", "why", "words", "source", "note"]
+                  "power_now", "why", "shape", "words", "source", "note"]
 
 
 @dataclass(frozen=True)
@@ -240,11 +240,27 @@ class ClaimRow(Row):
         return self.labels.get("needs", [])
 
 
+def measures(claims: pd.DataFrame) -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+    """The columns the claims read, each with the range of its values: of the runs table (the
+    quantities, and the top-1 of each half that a side chooses on), and of the transfer table."""
+    runs, transfer = {c: QUANTITIES["top1"].range for c in QUANTITIES["top1"].columns()}, {}
+    for name in sorted(set(claims.quantity)):
+        q = QUANTITIES[name]
+        (runs if q.in_runs else transfer).update({c: q.range for c in q.columns()})
+    assert CHOOSE_ON == QUANTITIES["top1"].column  # the choice reads top-1, checked above
+    return runs, transfer
+
+
 def rows_of(runs, ensembles, transfer, claims, criteria: Criteria) -> list[ClaimRow]:
     """Every row of the table (one per claim and cell, and per method for ``each:`` claims): its
     labels, its sample of per-seed differences (None: not run) and the region its claim makes.
-    ``runs`` is checked first (:func:`tkd.runs_table.check`)."""
-    runs = runs_table.check(runs)
+    ``runs`` and ``transfer`` are checked first (:func:`tkd.runs_table.check`): keys, and the
+    values the claims read."""
+    in_runs, in_transfer = measures(claims)
+    runs = runs_table.check(runs, measures=in_runs)
+    if transfer is not None and len(transfer):
+        for column, (low, high) in in_transfer.items():
+            runs_table.check_values(transfer, column, low, high, "transfer table")
     info = method_info(runs) if len(runs) else {}
     cells = sorted({(d, a) for d, a in zip(runs.dataset, runs.arch)}) if len(runs) else []
     ens_by_cell = {} if ensembles is None or ensembles.empty else \
@@ -296,6 +312,8 @@ def finish_table(rows: list[ClaimRow], fdr: float = FDR, plan: bool = True) -> t
     for claim_row, verdict in zip(rows, judged):
         row = dict(claim_row.labels)
         why = " ".join(filter(None, [verdict.pop("why", None) or row.pop("why", ""), row.pop("note_choice", "")]))
+        if verdict.get("shape"):
+            why += f"; its error may exceed its level: {verdict['shape']}"
         row.update(verdict, claimed=claim_row.region.shown(), why=why.replace(" best cross", "; best cross"))
         row["label"] = label(row["verdict"], row.get("direction", ""), row.get("delta"))
         out.append(row)

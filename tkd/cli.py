@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -46,25 +47,30 @@ def _make_synthetic(args) -> int:
 def _claims(args) -> int:
     import pandas as pd
 
+    from . import runs_table
     from .claims import Criteria, claims_table, load_claims, summary_text
+    from .config import load
     from .files import read_csv, write_text
 
-    runs = read_csv(args.runs, ("dataset", "arch", "method", "seed", "generation", "test_top1"), "runs table")
+    config = load(args.configfile)
+    paper = config["paper"]
+    given = {k: getattr(args, k) for k in ("tolerance", "fdr", "delta", "delta_probability")}
+    criteria = dataclasses.replace(Criteria.of(paper), **{k: v for k, v in given.items() if v is not None})
+    runs = read_csv(args.runs, runs_table.KEYS, f"runs table {args.runs!r}")
+    runs_table.check(runs_table.require_runs(runs, f"runs table {args.runs!r}"), config["methods"],
+                     what=f"runs table {args.runs!r}")
     beside = Path(args.runs).parent
     frames = {}
     for name in ("ensembles", "transfer"):
         path = getattr(args, name) or (beside / f"{name}.csv")
         frames[name] = read_csv(path, what=f"{name} table") if Path(path).is_file() else pd.DataFrame()
-    criteria = Criteria(args.tolerance, args.fdr, args.delta, args.delta_probability)
-    claims = load_claims(args.claims)
-    if args.looks:  # as the waves would have judged it: group-sequentially, look by look
-        from .sequential import Design
-        from .wave_claims import judge
+    claims = load_claims(args.claims or paper["claims"])
+    if args.looks is not None:  # as the waves would have judged it: group-sequentially, look by look
+        from .wave_claims import judge, looks_of_runs
 
-        design = Design(tuple(args.looks), args.boundary)
-        cells = {cell: design for cell in sorted(set(zip(runs.dataset, runs.arch)))}
-        table, family, _ = judge(runs, frames["ensembles"], frames["transfer"], claims, criteria, cells,
-                                 len(args.looks))
+        boundary = paper["boundary"] if args.boundary is None else args.boundary
+        cells, through = looks_of_runs(runs, config, None if args.looks == "config" else args.looks, boundary)
+        table, family, _ = judge(runs, frames["ensembles"], frames["transfer"], claims, criteria, cells, through)
         print(summary_text(table.assign(claim=[f"{c} (wave {w:g})" if w == w else c
                                                for c, w in zip(table.claim, table.wave)])))
     else:
@@ -79,7 +85,9 @@ def _claims(args) -> int:
     return 0
 
 
-def _looks(text: str) -> list[int]:
+def _looks(text: str) -> list[int] | str:
+    if text == "config":
+        return text
     try:
         looks = [int(x) for x in text.split(",")]
     except ValueError:
@@ -206,24 +214,31 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("claims", help="test the paper's claims on a runs.csv: paired by seed, with verdicts",
                        description="Print the claims table of RUNS_CSV (results/summary/runs.csv) and optionally "
                                    "write it as a tidy CSV. The ensembles and transfer tables are read from beside "
-                                   "RUNS_CSV unless given.")
+                                   "RUNS_CSV unless given; the methods, the claims and how they are judged come "
+                                   "from the config (--configfile, as the other commands), options override them.")
     p.add_argument("runs", metavar="RUNS_CSV")
     p.add_argument("-o", "--output", metavar="CLAIMS_CSV", help="write the table here")
     p.add_argument("--ensembles", metavar="CSV", help="ensembles.csv (default: beside RUNS_CSV)")
     p.add_argument("--transfer", metavar="CSV", help="transfer.csv (default: beside RUNS_CSV)")
-    p.add_argument("--claims", metavar="CSV", help="the claims (default: the packaged tkd/claims.csv)")
-    p.add_argument("--tolerance", type=float, default=0.5, help="points around a claimed size (default 0.5)")
-    p.add_argument("--fdr", type=_fraction, default=0.05,
-                   help="the table's expected share of false verdicts among its decided rows (default 0.05)")
-    p.add_argument("--delta", type=_number_in(0, math.inf), help="points: the smallest effect worth claiming, below which a direction "
-                                               "claim is negligible (default: the tolerance)")
-    p.add_argument("--delta-probability", type=_number_in(0, 1), default=0.025,
-                   help="the same for the mean top-1 probability (default 0.025)")
-    p.add_argument("--looks", type=_looks, metavar="N,N,...",
-                   help="judge as seeds in waves would have: looks at these many seeds of each cell (its seeds in "
-                        "ascending order), group-sequentially, printing the wave that decided each row")
-    p.add_argument("--boundary", type=_number_in(0, 0.5), default=0.0,
-                   help="with --looks: the boundaries' Wang-Tsiatis shape (0 O'Brien-Fleming, 0.5 Pocock)")
+    p.add_argument("--claims", metavar="CSV", help="the claims (default: the config's paper.claims)")
+    p.add_argument("--configfile", **CONFIGFILE)
+    p.add_argument("--tolerance", type=_number_in(0, math.inf),
+                   help="points around a claimed size (default: the config's paper.tolerance)")
+    p.add_argument("--fdr", type=_fraction,
+                   help="the table's expected share of false verdicts among its decided rows (default: paper.fdr)")
+    p.add_argument("--delta", type=_number_in(0, math.inf),
+                   help="points: the smallest effect worth claiming, below which a direction claim is negligible "
+                        "(default: paper.delta.points, else the tolerance)")
+    p.add_argument("--delta-probability", type=_number_in(0, 1),
+                   help="the same for the mean top-1 probability (default: paper.delta.probability)")
+    p.add_argument("--looks", type=_looks, nargs="?", const="config", metavar="N,N,...",
+                   help="judge as seeds in waves would have, group-sequentially look by look (each cell's seeds in "
+                        "ascending order), printing the wave that decided each row: alone, at the config's waves "
+                        "of each cell (as the workflow judged them); with seeds per look, at those for every cell. "
+                        "Judged through the last look the runs reach; a look beyond their seeds is refused")
+    p.add_argument("--boundary", type=_number_in(0, 0.5),
+                   help="with --looks: the boundaries' Wang-Tsiatis shape, 0 O'Brien-Fleming to 0.5 Pocock "
+                        "(default: paper.boundary)")
     p.set_defaults(func=_claims)
 
     p = sub.add_parser("status", help="how far the grid is: done, running, failed, pending; GPU-hours spent and left",

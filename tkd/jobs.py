@@ -134,7 +134,7 @@ def wave(smk) -> None:
     from .claims import Criteria, load_claims, summary_text
     from .files import write_json, write_text
     from .sequential import designs
-    from .wave_claims import judge
+    from .wave_claims import asked, judge
     from .verdicts import DECIDED
 
     with logged(smk):
@@ -144,7 +144,7 @@ def wave(smk) -> None:
         table, family, needs = judge(runs, ensembles, transfer, load_claims(smk.input.claims), Criteria.of(paper),
                                      designs(smk.params.looks, paper["boundary"]), number)
         wanted = set(needs)
-        next_runs = [r for r in smk.params.next_wave if (r["dataset"], r["arch"], r["method"]) in wanted]
+        next_runs = asked(smk.params.next_wave, needs)
         open_rows = table[table.verdict.eq("inconclusive") & table.n.gt(0)]
         write_text(smk.output.claims, table.to_csv(index=False))
         write_json(smk.output.decision, {

@@ -54,15 +54,16 @@ def sequential_config(config: dict) -> dict:
 
 @dataclass
 class Simulated:
-    """Simulated grids of one scenario: per grid, the wave at which each claim row was decided
+    """Simulated grids of one scenario, each run through its waves as the workflow runs them
+    (:func:`tkd.wave_claims.emulate`): per grid, the wave at which each claim row was decided
     (NaN: never), whether the fixed design at the waves' most seeds decides it, and the training
-    runs the waves made."""
+    runs the waves made per architecture."""
 
-    rows: list[dict]
+    rows: list
     tested: list[bool]
     decided: np.ndarray  # grids x rows: the wave of the decision
     fixed: np.ndarray  # grids x rows: decided by the fixed design at the most seeds
-    made: list[dict]
+    made: list[dict]  # per grid: chain (dataset, arch, method) -> training runs made
     cells: dict
 
     def share(self, which: np.ndarray) -> tuple[float, float]:
@@ -76,39 +77,42 @@ def _mean_se(x) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
 
 
+def scenario_truth(config: dict, scenario: str):
+    """The simulated truth (top-1, confidence) of a scenario: the paper's claims hold
+    (:func:`tkd.simulate.paper_holds` at ``plan.effect``), or nothing holds."""
+    if scenario == "the paper holds":
+        return simulate.paper_holds(config["methods"], effect=config["plan"]["effect"],
+                                    confidence_effect=config["plan"]["confidence_effect"])
+    return simulate.flat(72.0), None
+
+
 def simulate_waves(config: dict, simulations: int, scenario: str, rng_seed: int = 0) -> Simulated:
-    """Simulated grids of the sequential design. The decisions come from the whole grid at its
-    most seeds: a row's verdict depends only on its own seeds up to its decision, and a chain
-    gets a wave while any row that needs it is undecided (the later evidence of decided rows
-    can only add decisions, so this errs, slightly, towards deciding)."""
-    from .claims import Criteria, finish_table
-    from .sequential import designs, trainings
-    from .wave_claims import judge, samples_by_look
+    """Simulated grids of the sequential design, each run through its waves as the workflow runs
+    them: only the chains an open row asks for get the next wave's seeds, futility included, and
+    each row is judged on the seeds it has (:func:`tkd.wave_claims.emulate`). Beside it, the fixed
+    design at the waves' most seeds, on every run of the same grid."""
+    from .claims import Criteria, claims_table
+    from .sequential import designs
+    from .wave_claims import emulate
     from .verdicts import DECIDED
 
     seq = sequential_config(config)
     cells = designs(waves.looks(seq), config["paper"]["boundary"])
-    if scenario == "the paper holds":
-        truth, confidence = simulate.paper_holds(config["methods"], effect=config["plan"]["effect"],
-                                                 confidence_effect=config["plan"]["confidence_effect"])
-    else:
-        truth, confidence = simulate.flat(72.0), None
+    truth, confidence = scenario_truth(config, scenario)
     noise = {a: simulate.REGIMES["realistic"].scaled_to(config["archs"][a]["seed_sd"]) for a in grid.archs_used(seq)}
-    gens = {(b["dataset"], a): b["generations"] + 1 for b in seq["grid"] for a in b["archs"]}
     claims, rng = load_claims(config["paper"]["claims"]), np.random.default_rng(rng_seed)
-    criteria, last = Criteria.of(config["paper"]), max(len(d.looks) for d in cells.values())
+    criteria = Criteria.of(config["paper"])
     decided, fixed, made, rows, tested = [], [], [], None, None
     for _ in range(simulations):
         runs = simulate.grid_runs(seq, truth, noise, rng, confidence)
-        looked = samples_by_look(runs, None, None, claims, criteria, cells, last)
-        table, _, _ = judge(runs, None, None, claims, criteria, cells, last, plan=False, looked=looked)
-        at_most, _ = finish_table(looked[-1], criteria.fdr, plan=False)
+        waves_run = emulate(seq, runs, claims, criteria, cells)
+        at_most = claims_table(runs, claims=claims, criteria=criteria, plan=False)
         if rows is None:
-            rows, tested = looked[-1], table.n.gt(0).tolist()
-        decided.append(table.wave.to_numpy(float))
+            rows = rows_of(runs, None, None, claims, criteria)
+            tested = at_most.n.gt(0).tolist()
+        decided.append(waves_run.table.wave.to_numpy(float))
         fixed.append(at_most.verdict.isin(DECIDED).to_numpy())
-        stop = np.fmin(table.wave.to_numpy(float), table.futile.to_numpy(float))  # decided, or futile
-        made.append(trainings(rows, [w if ran else None for w, ran in zip(stop, tested)], cells, gens))
+        made.append(waves_run.runs.groupby(["dataset", "arch", "method"]).size().to_dict())
     return Simulated(rows, tested, np.array(decided), np.array(fixed), made, cells)
 
 
@@ -183,7 +187,7 @@ def plan(config: dict, budget: float | None = None, simulations: int | None = No
     rows decided per scenario, with Monte-Carlo standard errors."""
     hours = hours_per_run(config, finished if finished is not None else pd.DataFrame())
     simulations = simulations or config["plan"]["simulations"]
-    cost = lambda trainings: sum(n * hours[chain[1]][0] for chain, n in trainings.items())  # noqa: E731
+    cost = lambda made: sum(n * hours[chain[1]][0] for chain, n in made.items())  # noqa: E731
     worst = sum(hours[r["arch"]][0] for r in grid.runs(sequential_config(config)))
     designs_ = [dict(design="fixed, the config's seeds", scenario="any",
                      gpu_h=sum(hours[r["arch"]][0] for r in grid.runs(config)))]

@@ -52,7 +52,17 @@ class Quantity:
     column: str  # in runs.csv
     halves: bool = False  # has test halves (then a side that chooses is cross-fitted over them)
     error: bool = False  # an error rate: 100 - the accuracy
-    accuracy: bool = True  # in points, quantised by the test set's size
+    accuracy: bool = True  # in points, quantised by the test set's size (else a probability, in [0, 1])
+    in_runs: bool = True  # a runs.csv column (else the transfer table's)
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """Where its values lie: points of accuracy, or a probability."""
+        return (0.0, 100.0) if self.accuracy else (0.0, 1.0)
+
+    def columns(self) -> list[str]:
+        """Its columns: the whole test set's, and each half's where it has halves."""
+        return [self.column] + ([half(self.column, h) for h in "ab"] if self.halves else [])
 
 
 QUANTITIES = {
@@ -61,7 +71,7 @@ QUANTITIES = {
     "top1_err": Quantity("test_top1", True, True),
     "top5_err": Quantity("test_top5", True, True),
     "mean_top1_prob": Quantity("mean_top1_prob", accuracy=False),
-    "probe_top1": Quantity("probe_top1"),
+    "probe_top1": Quantity("probe_top1", in_runs=False),
 }
 
 

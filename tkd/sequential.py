@@ -95,10 +95,19 @@ class Design:
 
         return float(brentq(lambda c: self._log_tail(c) - math.log(alpha), top[-_TAIL], 60.0))
 
-    def nominal(self, alpha: float, look: int) -> float:
+    def weight(self, seeds) -> np.ndarray:
+        """The weight of a look at which a row has ``seeds`` seeds: its information share, its seeds
+        over the design's most, to the power 0.5 - shape. A planned look's weight is
+        :attr:`weights`; a row whose chains stopped getting seeds keeps the weight of the seeds it
+        has, so the same seeds judged again are the same evidence."""
+        return (np.asarray(seeds, float) / self.looks[-1]) ** (0.5 - self.shape)
+
+    def nominal(self, alpha: float, look: int, seeds: int | None = None) -> float:
         """The one-sided level at look ``look`` (0-based) of the boundary for family level ``alpha``
-        (on the z scale: the t-test at that look is then read at this level)."""
-        return float(st.norm.sf(self.boundary(alpha) / self.weights[look]))
+        (on the z scale: the t-test at that look is then read at this level); ``seeds``: the row's
+        seeds there, where they differ from the look's planned number."""
+        weight = self.weights[look] if seeds is None else float(self.weight(seeds))
+        return float(st.norm.sf(self.boundary(alpha) / weight))
 
     def repeated_p(self, z: list[float]) -> float:
         """The repeated p-value of z-statistics at the first ``len(z)`` looks."""
@@ -149,10 +158,15 @@ class SequentialTrack(Track):
     @classmethod
     def of(cls, samples: list[Sample | None], z: dict[str, np.ndarray], design: Design) -> "SequentialTrack | None":
         """The track of a row's ``samples`` at its looks so far, with the z-statistics of each
-        decision at those looks (:func:`evidence`); None while no look can decide."""
+        decision at those looks (:func:`evidence`); None while no look can decide. Each look's z is
+        weighted by the seeds the row has there (:meth:`Design.weight`), not by the look's planned
+        seeds: a row whose chains stopped gains no evidence from looks that added none of its seeds."""
         if not any(s is not None and s.n >= MIN_SEEDS for s in samples):
             return None
-        b = {kind: v[: len(samples)] * design.weights[: len(samples)] for kind, v in z.items()}
+        weights = design.weight([s.n if s is not None else 0 for s in samples])
+        with np.errstate(invalid="ignore"):
+            b = {kind: np.where(v[: len(samples)] > -np.inf, v[: len(samples)] * weights, -np.inf)
+                 for kind, v in z.items()}
         best = {kind: int(np.argmax(v)) for kind, v in b.items()}
         p = (design.crossing(float(b["supported"].max())), design.crossing(float(b["against"].max())))
         latest = next(s for s in reversed(samples) if s is not None)
@@ -163,7 +177,7 @@ class SequentialTrack(Track):
 
     def nominal(self, alpha: float, kind: str | None) -> float:
         look = len(self.samples) - 1 if kind is None else self.best[kind]
-        return self.design.nominal(alpha, look)
+        return self.design.nominal(alpha, look, self.shown(kind).n)
 
 
 def evidence(samples: list[Sample | None], region: Region) -> dict[str, np.ndarray]:

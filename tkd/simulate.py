@@ -21,7 +21,10 @@ Two regimes are named in :data:`REGIMES`, with the same per-half variance:
   test accuracy over seeds. Jordan (ICLR 2024) finds errors nearly independent across test
   images, i.e. a small shared run effect; a large one is the harder case for choosing the best
   generation, so the tests use it;
-* ``independent``: no run effect, the same per-half variance on each half independently.
+* ``independent``: no run effect, the same per-half variance on each half independently;
+* ``heavy``: the realistic model with heavy-tailed run effects (Student t with 3 degrees of
+  freedom, scaled to the same sd): now and then a run that trains far better or worse than the
+  rest, the case where a per-seed mean and its t-interval are least at home.
 """
 from __future__ import annotations
 
@@ -46,6 +49,13 @@ class Noise:
     run_sd: float = 0.3
     half_sd: float = 0.2
     confidence_sd: float = 0.01  # the patriarch's mean top-1 probability, per run
+    run_df: float | None = None  # the run effect's law: Gaussian (None) or Student t with these degrees of freedom
+
+    def run_effects(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` run effects of sd ``run_sd``."""
+        if self.run_df is None:
+            return rng.normal(0, self.run_sd, n)
+        return self.run_sd * rng.standard_t(self.run_df, n) / math.sqrt(self.run_df / (self.run_df - 2))
 
     @property
     def seed_sd_whole(self) -> float:
@@ -61,6 +71,7 @@ class Noise:
 REGIMES = {
     "realistic": Noise(seed_sd=0.1, run_sd=0.3, half_sd=0.2),
     "independent": Noise(seed_sd=0.1, run_sd=0.0, half_sd=math.hypot(0.3, 0.2)),
+    "heavy": Noise(seed_sd=0.1, run_sd=0.3, half_sd=0.2, run_df=3.0),
 }
 
 
@@ -82,7 +93,7 @@ def simulate(keys: list[dict], methods: dict[str, dict], truth: Callable[[dict],
     n = len(runs)
     cells = runs.groupby(["dataset", "arch", "seed"]).ngroup().to_numpy()
     seed_effect = rng.normal(0, noise.seed_sd, cells.max() + 1 if n else 0)[cells]
-    level = np.array([truth(k) for k in keys], float) + seed_effect + rng.normal(0, noise.run_sd, n)
+    level = np.array([truth(k) for k in keys], float) + seed_effect + noise.run_effects(rng, n)
     a, b = (level + rng.normal(0, noise.half_sd, n) for _ in "ab")
     conf = np.array([confidence(k) if confidence else 0.8 for k in keys], float)
     runs = runs.assign(

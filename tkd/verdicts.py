@@ -145,7 +145,7 @@ def judge_table(table: list[Row], fdr: float = FDR, plan: bool = True) -> tuple[
         shown = tracks[i].shown(kind) if i in sup else s  # a sequential verdict: the look that reached it
         raw = row_verdict(shown, region, plan=False)
         row = dict(estimate=shown.mean, sd=shown.sd, n=shown.n, ci_low=raw.ci_low, ci_high=raw.ci_high,
-                   raw_verdict=raw.verdict, delta=region.delta if region.direction_only else None)
+                   raw_verdict=raw.verdict, delta=region.delta if region.direction_only else None, shape=shown.shape)
         if i in sup:
             r = {"supported": r_sup, "against": r_con}.get(kind, max(1, min(r_sup, r_con)))
             alpha = tracks[i].nominal(q * r / m, kind)

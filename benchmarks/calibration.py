@@ -211,19 +211,19 @@ def power_rows(config, claims, n):
 
 
 def sequential_rows(config, claims, n, waves):
-    """Null and paper-holds grids judged after every wave: the family's error (group-sequential,
-    the fixed verdict re-run at every look, the fixed design at the most seeds), its power, and the
-    training runs the waves made against the fixed design's at the most seeds."""
+    """Null and paper-holds grids run through their waves as the workflow runs them
+    (tkd.wave_claims.emulate): the family's error (group-sequential; the fixed verdict re-run at
+    every look; the fixed design at the most seeds), its power, and the training runs the waves made
+    against the fixed design's at the most seeds."""
     from tkd import grid
     from tkd.waves import looks as cell_looks
-    from tkd.sequential import designs, trainings
-    from tkd.wave_claims import judge, samples_by_look
+    from tkd.sequential import designs
+    from tkd.wave_claims import emulate, samples_by_look
     from tkd.verdicts import judge_table
 
     seq = dict(config, grid=[dict(b, seeds=dict(waves)) for b in config["grid"]])
     cells, criteria = designs(cell_looks(seq), config["paper"]["boundary"]), Criteria.of(config["paper"])
     looks = len(next(iter(cells.values())).looks)
-    gens = {(b["dataset"], a): b["generations"] + 1 for b in seq["grid"] for a in b["archs"]}
     fixed_runs = len(grid.runs(seq))  # the fixed design at the most seeds
     top1, conf = simulate.paper_holds(config["methods"], effect=1.0, size=1.72, confidence_effect=0.05)
     out = []
@@ -233,9 +233,9 @@ def sequential_rows(config, claims, n, waves):
             seq_any, naive_any, once_any, seq_power, once_power, made = [], [], [], [], [], []
             for _ in range(n):
                 runs = simulate.grid_runs(seq, truth, noise, rng, c)
+                ran = emulate(seq, runs, claims, criteria, cells)
+                table = ran.table
                 looked = samples_by_look(runs, None, None, claims, criteria, cells, looks)
-                table, _, _ = judge(runs, None, None, claims, criteria, cells, looks, plan=False, looked=looked)
-                rows = looked[-1]
                 fixed = [[r["verdict"] for r in judge_table(at_look, plan=False)[0]] for at_look in looked]
                 tested = table.n.gt(0)
                 seq_any.append((table.verdict == "supported").any())
@@ -243,9 +243,7 @@ def sequential_rows(config, claims, n, waves):
                 once_any.append("supported" in fixed[-1])
                 seq_power.append((table.verdict[tested] == "supported").mean())
                 once_power.append(np.mean([v == "supported" for v, t in zip(fixed[-1], tested) if t]))
-                stop = np.fmin(table.wave.to_numpy(float), table.futile.to_numpy(float))  # decided, or futile
-                made.append(sum(trainings(rows, [w if t else None for w, t in zip(stop, tested)], cells,
-                                          gens).values()))
+                made.append(len(ran.runs))
             row = {"regime": regime, "scenario": scenario, "looks": "/".join(map(str, next(iter(cells.values())).looks)),
                    "grids": n}
             if scenario == "nothing holds":

@@ -65,3 +65,21 @@ def test_a_wheel_installed_elsewhere_runs_plan_and_status(tmp_path):
     assert "GPU-hours and rows decided of each design" in subprocess.run(
         [str(env / "bin" / "tkd"), "plan", "--simulations", "1"], capture_output=True, text=True, cwd=work,
         env=clean).stdout
+
+
+def test_the_wheel_holds_every_file_the_package_reads(tmp_path):
+    """Built from a copy of the checkout (about a second): every file under tkd/ that is not Python
+    (the config schema, templates, config.yaml, claims and reported numbers) is in the wheel."""
+    import zipfile
+
+    source, wheels = tmp_path / "source", tmp_path / "wheels"
+    shutil.copytree(REPO / "tkd", source / "tkd", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                          str(wheels), str(source)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    held = set(zipfile.ZipFile(next(wheels.glob("tkd-*.whl"))).namelist())
+    data = {p.relative_to(source).as_posix() for p in (source / "tkd").rglob("*")
+            if p.is_file() and p.suffix != ".py"}
+    assert "tkd/schemas/config.schema.yaml" in data and data <= held, sorted(data - held)

@@ -272,23 +272,6 @@ def test_designs_read_the_looks_as_a_rules_params_hold_them():
     assert designs(records, 0.25) == designs(looks, 0.25) == {("cifar100", "a"): Design((4, 6, 8), 0.25)}
 
 
-def test_a_chain_trains_through_the_last_wave_any_tested_row_needing_it_is_open():
-    from types import SimpleNamespace as Row
-    from tkd.sequential import trainings
-    cell, other = ("d", "a"), ("d", "b")
-    cells = {cell: Design((4, 6, 8)), other: Design((3, 5))}
-    rows = [Row(cell=cell, needs=("ce", "tsd")),  # decided at wave 1
-            Row(cell=cell, needs=("tsd",)),  # decided at wave 2
-            Row(cell=cell, needs=("ls",)),  # never decided: every wave
-            Row(cell=cell, needs=("cp",)),  # cannot be tested (None): asks for nothing
-            Row(cell=other, needs=("ce",)),  # decided at wave 1 in the other cell
-            Row(cell=("d", "c"), needs=("ce",)),  # a cell with no design
-            Row(cell=cell, needs=()),  # needs no chain
-            Row(cell=cell, needs=("tsd",))]  # decided at wave 1: tsd still trains to wave 2 for the second row
-    made = trainings(rows, [1, 2, math.nan, None, 1, 1, math.nan, 1], cells, {cell: 3, other: 2})
-    assert made == {cell + ("ce",): 4 * 3, cell + ("tsd",): 6 * 3, cell + ("ls",): 8 * 3, other + ("ce",): 3 * 2}
-
-
 def test_a_track_shows_each_decision_at_the_look_where_its_evidence_was_strongest():
     from tkd.sequential import SequentialTrack, evidence
     from tkd.stats import Region, sample

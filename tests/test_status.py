@@ -1,5 +1,6 @@
 """`tkd status` and `tkd tables` on a results folder with finished, failed, running and pending runs."""
 import json
+import os
 import shutil
 import time
 
@@ -202,3 +203,29 @@ def test_the_slurm_run_id_is_read_only_from_the_slurm_executor():
     local = SimpleNamespace(run_uuid="not a slurm run")  # another executor's attribute of that name
     assert slurm_run_id(SimpleNamespace(scheduler=SimpleNamespace(_executor=local))) is None
     assert slurm_run_id(SimpleNamespace()) is None  # no scheduler yet
+
+
+def test_status_asks_squeue_for_this_users_jobs_and_keeps_only_this_folders(tmp_path, monkeypatch):
+    """A fake squeue on PATH (the quick loop has no SLURM): asked with --me, and a job submitted from
+    another directory, or under another run's name, keeps its state but not its comment, so it is
+    never taken for one of this folder's runs."""
+    from tkd.status import Launches, slurm_comment, slurm_jobs
+
+    ours, elsewhere = tmp_path / "here", tmp_path / "there"
+    comment = slurm_comment(run("ce", 0, 0))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {tmp_path / "args.txt"}\n'
+        'case " $* " in *" --me "*) ;; *) echo "99|RUNNING|/anyone|run-x|someone_elses"; esac\n'
+        f'echo "11|PENDING|{ours}|run-a|{comment}"\n'
+        f'echo "12|RUNNING|{elsewhere}|run-a|{comment}"\n'
+        f'echo "13|RUNNING|{ours}|run-z|{comment}"\n')
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    jobs = slurm_jobs(Launches(frozenset({str(ours)}), frozenset({"run-a"})))
+    assert "--me" in (tmp_path / "args.txt").read_text().split()
+    assert set(jobs) == {"11", "12", "13"}, "only this user's jobs"
+    assert jobs["11"] == ("PENDING", comment)
+    assert jobs["12"] == ("RUNNING", "") and jobs["13"] == ("RUNNING", ""), "another folder's, another run's"

@@ -41,7 +41,7 @@ from scipy.special import logsumexp
 from .stats import MIN_SEEDS, Region, Sample, p_values
 from .verdicts import Track
 
-__all__ = ["Design", "SequentialTrack", "designs", "evidence", "trainings"]
+__all__ = ["Design", "SequentialTrack", "designs", "evidence"]
 
 PATHS = 400_000  # simulated null paths per design
 _TAIL = 40  # below this many simulated crossings, the scaled union bound
@@ -185,19 +185,3 @@ def evidence(samples: list[Sample | None], region: Region) -> dict[str, np.ndarr
     p = np.array([p_values(s, region) if s is not None and s.n >= MIN_SEEDS else (1.0, 1.0) for s in samples])
     z = st.norm.isf(p)
     return {"supported": z[:, 0], "against": z[:, 1]}
-
-
-def trainings(rows: list, decided_at, cell_designs: dict[tuple[str, str], Design],
-              generations: dict[tuple[str, str], int]) -> dict[tuple, int]:
-    """The training runs each chain (dataset, arch, method) makes in waves: a chain gets a wave while
-    any tested row that needs it is undecided (``decided_at``: each row's wave, NaN undecided;
-    None for a row that cannot be tested). ``generations``: runs per seed of each cell."""
-    last: dict[tuple, int] = {}
-    for row, wave in zip(rows, decided_at):  # wave: the decision's, or where the row stopped as futile
-        cell = row.cell
-        if wave is None or cell not in cell_designs or not row.needs:
-            continue
-        w = len(cell_designs[cell].looks) if math.isnan(wave) else int(wave)
-        for method in row.needs:
-            last[cell + (method,)] = max(last.get(cell + (method,), 1), w)
-    return {chain: cell_designs[chain[:2]].looks[w - 1] * generations[chain[:2]] for chain, w in last.items()}

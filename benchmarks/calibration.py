@@ -189,6 +189,51 @@ def best_rows(config, claims, n, seeds_list=(5, 10, 20, 40), regimes=None):
     return pd.DataFrame(out)
 
 
+def _centred(rng, law, shape):
+    """Draws of mean 0 and sd 1: Gaussian, or a centred lognormal of log-sd ``law``."""
+    if law is None:
+        return rng.standard_normal(shape)
+    x = np.exp(law * rng.standard_normal(shape)) - np.exp(law ** 2 / 2)
+    return x / np.sqrt((np.exp(law ** 2) - 1) * np.exp(law ** 2))
+
+
+def skew_rows(n=4000, tables=400):
+    """One row at exactly delta (0.5, sd 0.5) with skewed per-seed differences: how often "against"
+    (not reproduced) is decided at a nominal 2.5 % (fixed design at 5, 10, 20 seeds; waves at
+    4, 5, ..., 10 seeds with the default boundary), how often the row's own shape check marks it and
+    the error among marked and unmarked rows, and how often a table of 30 such rows is marked."""
+    from tkd.sequential import Design, SequentialTrack, evidence
+    from tkd.stats import Region, p_values, sample, table_shape
+
+    region = Region.effect(">", delta=0.5)
+    design = Design(tuple(range(4, 11)), 0.25)
+    out = []
+    for law in (None, 0.5, 1.0):
+        rng = np.random.default_rng(5)
+        for seeds in (5, 10, 20, "waves 4..10"):
+            m = design.looks[-1] if isinstance(seeds, str) else seeds
+            x = 0.5 + 0.5 * _centred(rng, law, (n, m))
+            if isinstance(seeds, str):
+                errs = []
+                for v in x:
+                    looks = [sample(v[:k]) for k in design.looks]
+                    track = SequentialTrack.of(looks, evidence(looks, region), design)
+                    errs.append(track.p[1] <= 0.025)
+                out.append({"per-seed law": "Gaussian" if law is None else f"lognormal, log-sd {law}", "seeds": seeds,
+                            "rows": n, "error": np.mean(errs)})
+                continue
+            rows = [sample(v) for v in x]
+            err = np.array([p_values(r, region)[1] <= 0.025 for r in rows])
+            marked = np.array([bool(r.shape) for r in rows])
+            families = [table_shape(rows[i * 30:(i + 1) * 30]) for i in range(min(tables, n // 30))]
+            out.append({"per-seed law": "Gaussian" if law is None else f"lognormal, log-sd {law}", "seeds": seeds,
+                        "rows": n, "error": err.mean(), "row marked": marked.mean(),
+                        "error, marked rows": err[marked].mean() if marked.any() else np.nan,
+                        "error, unmarked rows": err[~marked].mean(),
+                        "table of 30 marked": np.mean([bool(f) for f in families])})
+    return pd.DataFrame(out)
+
+
 def power_rows(config, claims, n):
     out = []
     c3 = claims[claims.claim == "C3"]
@@ -332,7 +377,8 @@ def main() -> int:
     ap.add_argument("--best-grids", type=int, default=100, help="null paper grids per regime and seed count")
     ap.add_argument("--seeds", default="5,10,20,40", help="seed counts of the intervals and best tables")
     ap.add_argument("--design-simulations", type=int, default=60, help="simulated grids per design and scenario")
-    ap.add_argument("--only", action="append", choices=["null", "selection", "intervals", "best", "power", "sequential",
+    ap.add_argument("--only", action="append", choices=["null", "selection", "intervals", "best", "skew", "power",
+                                                        "sequential",
                                                         "negligible", "near-delta", "designs"],
                     help="print only these tables (repeatable; default: all)")
     args = ap.parse_args()
@@ -345,6 +391,7 @@ def main() -> int:
          lambda: interval_rows(args.interval_grids, seeds)),
         ("best", "Best-generation rows on null paper grids, by seeds", lambda: best_rows(
             config, claims, args.best_grids, seeds)),
+        ("skew", "Skewed per-seed differences: one row's error at exactly delta (nominal 2.5 %)", skew_rows),
         ("power", "Power on simulated paper grids", lambda: power_rows(config, claims, args.power_grids)),
         *[("sequential", f"Seeds in waves (start 4, step {step}, max 10)",
            lambda step=step: sequential_rows(config, claims, args.sequential_grids, {"start": 4, "step": step, "max": 10}))

@@ -50,9 +50,14 @@ class Noise:
     half_sd: float = 0.2
     confidence_sd: float = 0.01  # the patriarch's mean top-1 probability, per run
     run_df: float | None = None  # the run effect's law: Gaussian (None) or Student t with these degrees of freedom
+    run_skew: float | None = None  # or a centred lognormal of this log-sd (skewed: now and then a run far better)
 
     def run_effects(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """``n`` run effects of sd ``run_sd``."""
+        """``n`` run effects of mean 0 and sd ``run_sd``."""
+        if self.run_skew is not None:
+            s2 = self.run_skew ** 2
+            x = np.exp(self.run_skew * rng.standard_normal(n)) - math.exp(s2 / 2)
+            return self.run_sd * x / math.sqrt((math.exp(s2) - 1) * math.exp(s2))
         if self.run_df is None:
             return rng.normal(0, self.run_sd, n)
         return self.run_sd * rng.standard_t(self.run_df, n) / math.sqrt(self.run_df / (self.run_df - 2))

@@ -37,7 +37,8 @@ from scipy import stats as st
 
 __all__ = ["VERDICTS", "DIRECTIONS", "SIZES", "MIN_SEEDS", "ALPHA", "POWER", "MAX_SEEDS", "Sample", "Region",
            "Verdict", "sample", "interval", "p_values", "judge", "power", "seeds_needed", "seeds_text",
-           "effect_verdict", "value_verdict", "t_interval", "AGAINST", "DEFAULT_FLOOR"]
+           "effect_verdict", "value_verdict", "t_interval", "AGAINST", "DEFAULT_FLOOR", "shape", "skewness",
+           "table_shape", "SHAPE_MIN_SEEDS"]
 
 VERDICTS = ("supported", "contradicted", "negligible", "inconclusive", "not run")
 AGAINST = ("contradicted", "negligible")  # "not reproduced": the verdicts of the "against" decision
@@ -60,6 +61,7 @@ class Sample:
     n: int
     raw_sd: float = math.nan  # before the floor
     shape: str = ""  # why the values may not be Gaussian enough for a t-interval ("": no sign of it), :func:`shape`
+    skewness: float = math.nan  # their sample skewness (scipy's skew, bias=False), from SHAPE_MIN_SEEDS values
 
     @property
     def df(self) -> int:
@@ -88,7 +90,31 @@ def sample(values, floor: float = 0.0, se: float | None = None) -> Sample:
     mean = float(x.mean()) if n else math.nan
     tiny = 1e-9 * max(1.0, abs(mean)) if n else 0.0
     spread = se * math.sqrt(n) if se is not None and not math.isnan(se) else raw
-    return Sample(mean, max(spread, floor, tiny) if n > 1 else math.nan, n, raw, shape(x))
+    return Sample(mean, max(spread, floor, tiny) if n > 1 else math.nan, n, raw, shape(x), skewness(x))
+
+
+def skewness(x: np.ndarray) -> float:
+    """The sample skewness of ``x`` (adjusted Fisher-Pearson), NaN below SHAPE_MIN_SEEDS values or
+    without spread."""
+    return float(st.skew(x, bias=False)) if len(x) >= SHAPE_MIN_SEEDS and x.std() > 0 else math.nan
+
+
+def table_shape(samples: list[Sample]) -> str:
+    """Why a whole table's per-seed values may not suit t-intervals, or "": the rows' skewness
+    pooled, sum(G1) / sqrt(sum of its variance for Gaussian values at each row's n), beyond
+    :data:`TABLE_SKEW_Z` (the rows of a table share runs, so their skewness is not independent:
+    the bound is wide). A row alone rarely shows the skew that inflates its error — a skewed row
+    errs when its rare large value is *absent* — but rows that lean the same way together do."""
+    g1 = [(s.skewness, _shape_bounds(s.n)[2]) for s in samples if s is not None and not math.isnan(s.skewness)]
+    if len(g1) < 2:
+        return ""
+    z = sum(g for g, _ in g1) / math.sqrt(sum(v for _, v in g1))
+    if abs(z) <= TABLE_SKEW_Z:
+        return ""
+    return f"the table's per-seed values lean one way (mean skewness {np.mean([g for g, _ in g1]):+.1f} over {len(g1)} rows)"
+
+
+TABLE_SKEW_Z = 4.0  # pooled skewness, in standard errors, beyond which a table's rows are marked
 
 
 SHAPE_LEVEL = 0.01  # how often Gaussian values are flagged by each of the two checks of :func:`shape`
@@ -105,8 +131,8 @@ def shape(values) -> str:
     n = len(x)
     if n < SHAPE_MIN_SEEDS or not x.std() > 0:
         return ""
-    skew_bound, share_bound = _shape_bounds(n)
-    g1 = float(st.skew(x, bias=False))
+    skew_bound, share_bound, _ = _shape_bounds(n)
+    g1 = skewness(x)
     if abs(g1) > skew_bound:
         return f"skewed per-seed values (skewness {g1:+.1f})"
     squares = (x - x.mean()) ** 2
@@ -117,14 +143,16 @@ def shape(values) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def _shape_bounds(n: int, draws: int = 20_000) -> tuple[float, float]:
+def _shape_bounds(n: int, draws: int = 20_000) -> tuple[float, float, float]:
     """The 1 - SHAPE_LEVEL quantiles of |skewness| and of the largest share of squared deviations
-    of ``n`` Gaussian values (simulated once per n, seeded: the same bounds everywhere)."""
+    of ``n`` Gaussian values, and the skewness's variance (simulated once per n, seeded: the same
+    bounds everywhere)."""
     x = np.random.default_rng([20190129, n]).standard_normal((draws, n))
     squares = (x - x.mean(axis=1, keepdims=True)) ** 2
     share = squares.max(axis=1) / squares.sum(axis=1)
-    skew = np.abs(st.skew(x, axis=1, bias=False))
-    return float(np.quantile(skew, 1 - SHAPE_LEVEL)), float(np.quantile(share, 1 - SHAPE_LEVEL))
+    skew = st.skew(x, axis=1, bias=False)
+    return (float(np.quantile(np.abs(skew), 1 - SHAPE_LEVEL)), float(np.quantile(share, 1 - SHAPE_LEVEL)),
+            float(skew.var()))
 
 
 @dataclass(frozen=True)

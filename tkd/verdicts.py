@@ -31,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as st
 
-from .stats import (AGAINST, ALPHA, CONSTANT_WHY, MIN_SEEDS, Region, Sample, interval, judge, p_values, power,
-                    row_verdict, seeds_needed, target)
+from .stats import (AGAINST, ALPHA, CONSTANT_WHY, MIN_SEEDS, SHAPE_MIN_SEEDS, Region, Sample, interval, judge,
+                    p_values, power, row_verdict, seeds_needed, table_shape, target)
 
 __all__ = ["FDR", "Family", "Track", "Row", "judge_table", "label", "DECIDED"]
 
@@ -162,6 +162,11 @@ def judge_table(table: list[Row], fdr: float = FDR, plan: bool = True) -> tuple[
         if plan:
             row.update(_plan(s, region, q, m, r_sup, r_con, sup.get(i, False), con.get(i, False), i in sup))
         rows.append(row)
+    pooled = table_shape([t.latest for t in tracks if t is not None])
+    if pooled:
+        for row in rows:
+            if row.get("n", 0) >= SHAPE_MIN_SEEDS:
+                row["shape"] = "; ".join(filter(None, [row.get("shape", ""), pooled]))
     count = {v: sum(r["verdict"] == v for r in rows) for v in DECIDED}
     return rows, Family(m, count["supported"], count["contradicted"], fdr, count["negligible"])
 

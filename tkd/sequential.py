@@ -25,8 +25,8 @@ is not borrowed from it: under Gaussian per-seed values the joint law of the loo
 does not depend on the sd, so it is **simulated once per design** (seeded, cached: 400,000
 paths) and the crossing probability read off it; beyond the simulated tail (below about 1e-4) a
 union bound over the looks, scaled to meet the simulation, takes over. Rows whose statistic is
-not a plain t-test (a sized claim's two one-sided tests, a cross-fitted row's jackknife) use the
-same curve: their tests are no more liberal than the plain one.
+not a plain t-test (a sized claim's two one-sided tests, a cross-fitted row's bootstrap) use the
+same curve; the family errors measured on simulated grids (docs/analyses.md) are what bounds them.
 """
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def sample(values, floor: float = 0.0, se: float | None = None) -> Sample:
     """``values`` (no NaN: drop missing seeds first) as a :class:`Sample`; the sd is at least
     ``floor`` (and never exactly 0, so that every statistic is defined). ``se``: the standard
     error of the mean where the values are not independent (cross-fitted choices: the
-    jackknife's, :func:`tkd.selection.jackknife_se`), used in place of sd / sqrt(n)."""
+    bootstrap's, :func:`tkd.selection.bootstrap_se`), used in place of sd / sqrt(n)."""
     x = np.asarray(values, dtype=float).ravel()
     if np.isnan(x).any():
         raise ValueError(f"{int(np.isnan(x).sum())} of {len(x)} values are NaN: drop the seeds that lack a value first")

@@ -120,8 +120,8 @@ def expected_counts(config: dict) -> dict[str, int]:
     runs = sum(len(b["archs"]) * len(b["methods"]) * len(b["seeds"]) * (b["generations"] + 1) for b in blocks)
     datasets = {b["dataset"] for b in blocks}
     cells = {(b["dataset"], a) for b in blocks for a in b["archs"]}
-    counts = {"train": runs, "evaluate": chains_of(blocks), "aggregate": 1, "all": 1, "paper_tables": 1,
-              "paper_figures": len(cells), "compute_figure": 1}
+    counts = {"train": runs, "evaluate": chains_of(blocks), "cell_tables": len(cells), "aggregate": 1, "all": 1,
+              "paper_tables": 1, "paper_figures": len(cells), "compute_figure": 1}
     probed = [b for b in blocks if datasets_[b["dataset"]]["kind"] != "imagefolder"]
     if config.get("transfer", {}).get("enabled", True) and probed:  # the probe is for 32x32 sources only
         counts["transfer"] = chains_of(probed)

@@ -144,7 +144,7 @@ def test_seeds_in_waves_through_the_slurm_profile_and_after_a_crash(demo, tmp_pa
     out = snakemake(*args, timeout=1500)
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
-    first = json.loads((results / "summary" / "waves" / "wave1.json").read_text())
+    first = json.loads((results / "summary" / "waves" / "synthetic" / "resnet8_tiny_cifar" / "wave1.json").read_text())
     assert not first["stop"] and len(first["next_runs"]) == 2, first
     jobs = submissions(log)
     # every non-local job went through sbatch (data checks, evaluation, waves, tables stay local)

@@ -125,7 +125,7 @@ def test_looks_beyond_the_seeds_are_refused(config, claims, tmp_path, capsys):
     assert main(["claims", str(path), "--looks", "4,6,8,10"]) == 2
     assert "beyond the seeds of the runs" in capsys.readouterr().err
     with pytest.raises(Exception, match="outside its looks"):
-        looks_of_runs(simulated(seq), small(config, {"start": 4, "step": 1, "max": 6}), None, 0.25)
+        looks_of_runs(simulated(seq), waves.looks(small(config, {"start": 4, "step": 1, "max": 6})), None, 0.25)
 
 
 def test_the_last_look_is_judged_and_delta_comes_from_the_command_or_the_config(config, claims, tmp_path, capsys):

@@ -66,11 +66,12 @@ def _claims(args) -> int:
         frames[name] = read_csv(path, what=f"{name} table") if Path(path).is_file() else pd.DataFrame()
     claims = load_claims(args.claims or paper["claims"])
     if args.looks is not None:  # as the waves would have judged it: group-sequentially, look by look
-        from .wave_claims import judge, looks_of_runs
+        from .wave_claims import final_table
+        from .waves import looks
 
         boundary = paper["boundary"] if args.boundary is None else args.boundary
-        cells, through = looks_of_runs(runs, config, None if args.looks == "config" else args.looks, boundary)
-        table, family, _ = judge(runs, frames["ensembles"], frames["transfer"], claims, criteria, cells, through)
+        table, family = final_table(runs, frames["ensembles"], frames["transfer"], claims, criteria, looks(config),
+                                    boundary, None if args.looks == "config" else args.looks)
         print(summary_text(table.assign(claim=[f"{c} (wave {w:g})" if w == w else c
                                                for c, w in zip(table.claim, table.wave)])))
     else:

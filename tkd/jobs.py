@@ -104,18 +104,31 @@ def evaluate(smk) -> None:
         print(pd.DataFrame(rows).to_string(index=False), "\n\n", table.to_string(index=False), flush=True)
 
 
-def aggregate(smk) -> None:
-    from .aggregate import collect_chains, collect_runs, summary_markdown
+def cell_tables(smk) -> None:
+    """One cell's runs, ensembles and transfer tables from its runs' files."""
     from .files import write_text
 
     with logged(smk):
-        tables = smk.params.tables
-        runs = collect_runs(tables["runs"])
-        write_text(smk.output.runs, runs.to_csv(index=False))
-        write_text(smk.output.ensembles, collect_chains(tables["ensembles"]).to_csv(index=False))
-        transfer = collect_chains(tables["transfer"], ["generation", "probe_top1", "feature_dim"])
-        write_text(smk.output.transfer, transfer.to_csv(index=False))
-        text = summary_markdown(runs)
+        for name, frame in zip(("runs", "ensembles", "transfer"), _frames(smk.params.tables)):
+            write_text(smk.output[name], frame.to_csv(index=False))
+
+
+def aggregate(smk) -> None:
+    """The grid's tables: the union of its cells' (in the grid's cell order), and the summary."""
+    import pandas as pd
+
+    from .aggregate import summary_markdown
+    from .files import read_csv, write_text
+
+    with logged(smk):
+        for name in ("runs", "ensembles", "transfer"):
+            frames = [read_csv(path, what=f"{name} table of a cell") for path in smk.input[name]
+                      if Path(path).stat().st_size > 1]
+            frames = [f for f in frames if len(f.columns)]
+            table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            write_text(smk.output[name], table.to_csv(index=False))
+            if name == "runs":
+                text = summary_markdown(table)
         write_text(smk.output.summary, text)
         print(text, flush=True)
 
@@ -129,33 +142,25 @@ def _frames(tables: dict):
 
 
 def wave(smk) -> None:
-    """After one wave of seeds: the claims judged group-sequentially on every seed so far, and the
-    runs of the next wave for the chains an undecided claim row needs (tkd.sequential)."""
+    """After one wave of a cell's seeds: the cell's rows judged group-sequentially on its seeds so
+    far, and the runs of its next wave for the chains an undecided row needs (tkd.wave_claims)."""
     from .claims import Criteria, load_claims, summary_text
     from .files import write_json, write_text
     from .sequential import designs
-    from .wave_claims import asked, judge
-    from .verdicts import DECIDED
+    from .wave_claims import asked, cell_judge, decision
 
     with logged(smk):
-        number = int(smk.wildcards.wave)
+        number, cell = int(smk.wildcards.wave), (smk.wildcards.dataset, smk.wildcards.arch)
         runs, ensembles, transfer = _frames(smk.params.tables)
         paper = smk.params.paper
-        table, family, needs = judge(runs, ensembles, transfer, load_claims(smk.input.claims), Criteria.of(paper),
-                                     designs(smk.params.looks, paper["boundary"]), number)
-        wanted = set(needs)
+        design = designs(smk.params.looks, paper["boundary"])[cell]
+        table, family, needs = cell_judge(runs, ensembles, transfer, load_claims(smk.input.claims),
+                                          Criteria.of(paper), cell, design, number)
         next_runs = asked(smk.params.next_wave, needs)
-        open_rows = table[table.verdict.eq("inconclusive") & table.n.gt(0)]
         write_text(smk.output.claims, table.to_csv(index=False))
-        write_json(smk.output.decision, {
-            "wave": number, "stop": not next_runs, "next_runs": next_runs,
-            "chains": [list(c) for c in sorted(wanted)], "runs_so_far": len(runs),
-            "decided": int(table.verdict.isin(DECIDED).sum()), "undecided": len(open_rows),
-            "futile": int(table.futile.notna().sum()),
-            "undecided_rows": [f"{r.claim} {r.dataset}/{r.arch} {r.metric} ({r.subject} vs {r.reference})"
-                               for r in open_rows.itertuples()]})
-        print(summary_text(table), f"\n\nwave {number}: {family.caption()}", flush=True)
-        print(f"next wave: {len(next_runs)} runs for {len(wanted)} chains" if next_runs else "stop: nothing to add",
+        write_json(smk.output.decision, decision(table, number, next_runs, needs, len(runs)))
+        print(summary_text(table), f"\n\n{'/'.join(cell)}, wave {number}: {family.caption()}", flush=True)
+        print(f"next wave: {len(next_runs)} runs for {len(set(needs))} chains" if next_runs else "stop: nothing to add",
               flush=True)
 
 
@@ -167,12 +172,9 @@ def paper_tables(smk) -> None:
         runs = read_csv(smk.input.runs, what="runs table")
         ens = read_csv(smk.input.ensembles, what="ensembles table")
         transfer = read_csv(smk.input.transfer, what="transfer table")
-        waves, judged = None, None
-        if smk.input.judged:  # seeds in waves: the last checkpoint's table is the paper's
-            waves = dict(through=len(smk.input.waves), possible=smk.params.possible)
-            judged = read_csv(smk.input.judged[0], what="claims table")
+        waves = dict(looks=smk.params.looks, possible=smk.params.possible) if smk.params.sequential else None
         write_tables(runs, ens, transfer, dict(smk.output.items()), smk.input.reported, smk.input.claims,
-                     smk.params.paper, waves=waves, judged=judged)
+                     smk.params.paper, waves=waves)
 
 
 def paper_figures(smk) -> None:
@@ -207,8 +209,8 @@ def transfer(smk) -> None:
         write_text(smk.output[0], pd.DataFrame(rows).to_csv(index=False))
 
 
-JOBS = {f.__name__: f for f in (synthetic_data, data, train, evaluate, aggregate, wave, paper_tables, paper_figures,
-                                compute_figure, transfer)}
+JOBS = {f.__name__: f for f in (synthetic_data, data, train, evaluate, cell_tables, aggregate, wave, paper_tables,
+                                paper_figures, compute_figure, transfer)}
 
 
 def run(smk) -> None:

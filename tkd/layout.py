@@ -33,11 +33,13 @@ TRAIN_BENCHMARK = "benchmarks/train/" + RUN_ID + ".tsv"
 DATA = "data/{dataset}"  # + ".npz" (a synthetic set) or ".json" (the manifest of a set on disk)
 SUMMARY = "summary"
 PARTIAL = "summary/partial"
-# a sequential grid's decision after each wave, and its claims table then (tkd.sequential)
-WAVE = "summary/waves/wave{wave}.json"
+# a sequential cell's decision after each of its waves, and its rows' table then (tkd.waves, tkd.wave_claims)
+WAVE = "summary/waves/{dataset}/{arch}/wave{wave}.json"
 LAUNCHED = "logs/launched_from.txt"  # the directories snakemake ran from: tkd status knows its SLURM jobs by them
 SLURM_RUNS = "logs/slurm_runs.txt"  # the SLURM executor's run names (each job's name): the same, per results folder
-WAVE_CLAIMS = "summary/waves/claims_wave{wave}.csv"
+WAVE_CLAIMS = "summary/waves/{dataset}/{arch}/claims_wave{wave}.csv"
+# each cell's runs, ensembles and transfer tables as it ends (aggregated per cell: no cell waits for another)
+CELL_TABLES = {name: "summary/cells/{dataset}/{arch}/" + name + ".csv" for name in ("runs", "ensembles", "transfer")}
 
 
 def run_path(results: str | Path, run: dict, name: str = "") -> Path:

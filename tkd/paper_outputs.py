@@ -11,31 +11,40 @@ import pandas as pd
 from .claims import Criteria, claims_table, load_claims, summary_text
 from .files import write_text
 from .paper import compare, generation_tables, load_reported, render
-from .verdicts import Family
+
+
+def _cells_reached(runs: pd.DataFrame, looks: list[dict]) -> list[dict]:
+    """Per sequential cell: its seeds, the wave they reach and its most waves (for the tables)."""
+    out = []
+    for record in looks:
+        if len(record["looks"]) < 2:
+            continue
+        part = runs[(runs.dataset == record["dataset"]) & (runs.arch == record["arch"])]
+        seeds = part.seed.nunique()
+        out.append(dict(dataset=record["dataset"], arch=record["arch"], seeds=seeds, most=len(record["looks"]),
+                        wave=max(1, sum(n <= seeds for n in record["looks"]))))
+    return out
 
 
 def write_tables(runs: pd.DataFrame, ensembles: pd.DataFrame, transfer: pd.DataFrame, outputs: dict,
                  reported: str, claims: str, paper: dict, partial: dict | None = None,
-                 waves: dict | None = None, judged: pd.DataFrame | None = None) -> pd.DataFrame:
+                 waves: dict | None = None) -> pd.DataFrame:
     """Write ``outputs`` (md, tex, html, claims, comparison: paths) and return the claims table,
-    judged as a family by the config's ``paper`` section (:class:`~tkd.claims.Criteria`). ``partial``: {"done": n, "total": N} marks every page as
-    covering only finished runs. ``waves``: a sequential grid's {through, possible} (and ``looks``
-    where the claims are judged here): the claims are judged group-sequentially through wave
-    ``through`` (:mod:`tkd.sequential`), or ``judged`` is the table its last checkpoint wrote."""
+    judged as a family by the config's ``paper`` section (:class:`~tkd.claims.Criteria`).
+    ``partial``: {"done": n, "total": N} marks every page as covering only finished runs.
+    ``waves``: a sequential grid's {looks (each cell's, as records), possible}: the claims are judged
+    group-sequentially, each cell through the last wave its seeds reach
+    (:func:`tkd.wave_claims.final_table`)."""
     reported, criteria, tolerance = load_reported(reported), Criteria.of(paper), paper["tolerance"]
     family: list = []
-    if judged is not None:
-        claims_df = judged
-        family.append(Family.of_table(judged, criteria.fdr))
-        waves = dict(waves, trainings=len(runs), saved=1 - len(runs) / waves["possible"])
-    elif waves:
-        from .sequential import designs
-        from .wave_claims import judge
+    if waves:
+        from .wave_claims import final_table
 
-        claims_df, fam, _ = judge(runs, ensembles, transfer, load_claims(claims), criteria,
-                                  designs(waves["looks"], paper["boundary"]), waves["through"])
+        claims_df, fam = final_table(runs, ensembles, transfer, load_claims(claims), criteria, waves["looks"],
+                                     paper["boundary"], strict=partial is None)
         family.append(fam)
-        waves = dict(waves, trainings=len(runs), saved=1 - len(runs) / waves["possible"])
+        waves = dict(waves, trainings=len(runs), saved=1 - len(runs) / waves["possible"],
+                     cells=_cells_reached(runs, waves["looks"]))
     else:
         claims_df = claims_table(runs, ensembles, transfer, load_claims(claims), criteria, family_out=family)
     comparison = compare(runs, reported, tolerance)

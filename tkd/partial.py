@@ -16,7 +16,6 @@ from .aggregate import collect_chains, collect_runs, summary_markdown
 from .files import read_csv, read_npz, write_text
 from .measures import chain_ensembles, logit_measures
 from .paper_outputs import draw_cell_figures, write_tables
-from .waves import from_files as waves_of
 from .waves import looks_param
 
 
@@ -78,9 +77,8 @@ def write(config: dict, out_dir: str | Path | None = None) -> tuple[Path, pd.Dat
     outputs = {fmt: out / f"tables.{fmt}" for fmt in ("md", "tex", "html")}
     outputs.update(claims=out / "claims.csv", comparison=out / "comparison.csv")
     waves = None
-    sequence = waves_of(config)
-    if sequence.sequential:  # judged group-sequentially through the wave now running
-        waves = dict(looks=looks_param(config), through=sequence.now(), possible=len(grid.runs(config)))
+    if grid.sequential(config):  # judged group-sequentially, each cell through the wave its finished runs reach
+        waves = dict(looks=looks_param(config), possible=len(grid.runs(config)))
     claims = write_tables(runs, ensembles, transfer, outputs, paper["reported"], paper["claims"], paper, partial, waves)
     tables = dict(runs=runs, ensembles=ensembles, transfer=transfer)
     for dataset, arch in grid.cells(done):

@@ -136,19 +136,23 @@ def planned_runs(config: dict) -> list[dict]:
 
 
 def waves_report(config: dict) -> list[str]:
-    """Lines on a sequential grid's waves: which was judged last, what it decided, what comes next."""
+    """Lines on a sequential grid's waves, one per cell that runs in waves: which of its waves was
+    judged last, what it decided, what comes next."""
     w = waves.from_files(config)
     if not w.sequential:
         return []
-    judged, most = w.judged(), w.most
-    if not judged:
-        return [f"seeds on demand: wave 1 of at most {most} running (no wave judged yet)"]
-    last = judged[-1]
-    lines = [f"seeds on demand: wave {last['wave']} of at most {most} judged: {last['decided']} claim rows decided, "
-             f"{last['undecided']} undecided; "
-             + ("stopped" if last["stop"] else f"wave {last['wave'] + 1} runs {len(last['next_runs'])} trainings "
-                                                f"for {len(last['chains'])} chains")]
-    lines += [f"  undecided: {row}" for row in last["undecided_rows"][:20]]
+    lines = ["seeds on demand (each cell at its own pace):"]
+    for cell in w.sequential_cells():
+        judged, most, name = w.judged(cell), len(w.cells[cell]), "/".join(cell)
+        if not judged:
+            lines.append(f"  {name}: wave 1 of at most {most} running (no wave judged yet)")
+            continue
+        last = judged[-1]
+        lines.append(f"  {name}: wave {last['wave']} of at most {most} judged: {last['decided']} claim rows decided, "
+                     f"{last['undecided']} undecided; "
+                     + ("stopped" if last["stop"] else f"wave {last['wave'] + 1} runs {len(last['next_runs'])} "
+                                                        f"trainings for {len(last['chains'])} chains"))
+        lines += [f"    undecided: {row}" for row in last["undecided_rows"][:10]]
     return lines
 
 

@@ -1,7 +1,14 @@
 """The claims table judged after every wave of seeds: each row's sample at every look, its
 group-sequential evidence (:mod:`tkd.sequential`), the wave that decided it, and the chains the
-undecided rows still need. The workflow's checkpoint, ``tkd claims --looks``, ``tkd tables`` and
-``tkd plan`` all judge waves here.
+undecided rows still need.
+
+Each (dataset, arch) cell goes at its own pace (:mod:`tkd.waves`): after each of its waves its
+checkpoint judges the cell's rows alone (:func:`cell_judge`, a family of the cell's rows) to
+decide which of its chains get the next wave, so no cell waits for another. The paper's claims
+table is judged once, at the end, over every row of every cell as one family
+(:func:`final_table`), each cell through the last wave its seeds reach; ``tkd claims --looks``
+calls the same function, and :func:`emulate` runs the whole procedure on a simulated grid for the
+planner and the tests.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from .stats import MIN_SEEDS, power
 from .verdicts import DECIDED, Row, judge_table
 
 __all__ = ["rows_at_look", "samples_by_look", "judge", "seed_order", "looks_of_runs", "asked", "emulate",
-           "Emulated"]
+           "Emulated", "cell_judge", "decision", "final_table"]
 
 
 def seed_order(runs: pd.DataFrame) -> dict[tuple, list]:
@@ -26,18 +33,21 @@ def seed_order(runs: pd.DataFrame) -> dict[tuple, list]:
     return {cell: sorted(set(part.seed)) for cell, part in runs.groupby(["dataset", "arch"])} if len(runs) else {}
 
 
-def looks_of_runs(runs: pd.DataFrame, config: dict, looks: list[int] | None, boundary: float
-                  ) -> tuple[dict[tuple[str, str], Design], int]:
-    """The design of each cell of a finished runs table and the wave to judge it through, for
-    ``tkd claims --looks``: the config's waves of each cell (``looks`` None), as the workflow judged
-    them, or ``looks`` for every cell; through the last look that some cell's seeds reach, as the
-    workflow's last checkpoint did. Refused: a cell the config's grid does not run, a cell with more
-    seeds than its last look or fewer than its first, and explicit looks beyond every cell's seeds."""
-    from .waves import looks as config_looks
+def looks_of_runs(runs: pd.DataFrame, planned: dict, looks: list[int] | None = None, boundary: float = 0.0,
+                  strict: bool = True) -> tuple[dict[tuple[str, str], Design], int]:
+    """The design of each cell of a runs table and the wave to judge it through: each cell's
+    ``planned`` looks (:func:`tkd.waves.looks` of its config, or their records), as the workflow
+    judged them, or ``looks`` for every cell; through the last look that some cell's seeds reach, as
+    the workflow's cells did. Refused: a cell the config's grid does not run, a cell with more seeds
+    than its last look or (``strict``: a finished grid) fewer than its first, and explicit looks
+    beyond every cell's seeds. Not ``strict`` (a grid still running): a cell short of its first look
+    is judged at it."""
+    from .waves import from_param
 
+    planned = {tuple(cell): tuple(n) for cell, n in (from_param(planned) if isinstance(planned, list)
+                                                      else planned).items()}
     present = {cell: len(seeds) for cell, seeds in seed_order(runs).items()}
     if looks is None:
-        planned = {tuple(cell): n for cell, n in config_looks(config).items()}
         missing = sorted(set(present) - set(planned))
         if missing:
             raise SpecError(f"--looks: the cell {'/'.join(missing[0])} of the runs is not in the config's grid "
@@ -50,10 +60,10 @@ def looks_of_runs(runs: pd.DataFrame, config: dict, looks: list[int] | None, bou
                             f"(at most {max(present.values())} in a cell)")
     reached = {}
     for cell, n in present.items():
-        if n > cells[cell][-1] or n < cells[cell][0]:
+        if n > cells[cell][-1] or (strict and n < cells[cell][0]):
             raise SpecError(f"--looks: {'/'.join(cell)} has {n} seeds, outside its looks "
                             f"{','.join(map(str, cells[cell]))}")
-        reached[cell] = sum(look <= n for look in cells[cell])
+        reached[cell] = max(1, sum(look <= n for look in cells[cell]))
     return designs(cells, boundary), max(reached.values())
 
 
@@ -167,24 +177,59 @@ def asked(next_wave: list[dict], needs) -> list[dict]:
     return [r for r in next_wave if (r["dataset"], r["arch"], r["method"]) in wanted]
 
 
+def cell_judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria: Criteria,
+               cell: tuple[str, str], design: Design, wave: int, looked=None):
+    """One cell's rows after its wave ``wave``, judged as a family of their own on the cell's runs
+    (its checkpoint's judgement: it sees no other cell, so no cell waits for another). Returns
+    (table of the cell's rows, family, needs); ``looked``: the cell's :func:`rows_at_look` so far."""
+    table, family, needs = judge(runs, ensembles, transfer, claims, criteria, {cell: design}, wave, plan=False,
+                                 looked=looked)
+    mine = [(d, a) == tuple(cell) for d, a in zip(table.dataset, table.arch)]
+    return table[mine].reset_index(drop=True), family, needs
+
+
+def decision(table: pd.DataFrame, wave: int, next_runs: list[dict], needs, runs_so_far: int) -> dict:
+    """What a cell's checkpoint writes after its wave ``wave``: stop, or the runs of its next wave."""
+    open_rows = table[table.verdict.eq("inconclusive") & table.n.gt(0)]
+    return {"wave": wave, "stop": not next_runs, "next_runs": next_runs,
+            "chains": [list(c) for c in sorted(set(map(tuple, needs)))], "runs_so_far": runs_so_far,
+            "decided": int(table.verdict.isin(DECIDED).sum()), "undecided": len(open_rows),
+            "futile": int(table.futile.notna().sum()),
+            "undecided_rows": [f"{r.claim} {r.dataset}/{r.arch} {r.metric} ({r.subject} vs {r.reference})"
+                               for r in open_rows.itertuples()]}
+
+
+def final_table(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria: Criteria, planned: dict,
+                boundary: float, looks: list[int] | None = None, strict: bool = True, plan: bool = True):
+    """The claims table of a grid in waves: every row of every cell judged once, as one family,
+    each cell at its ``planned`` waves (or ``looks``) through the last wave its seeds reach
+    (:func:`looks_of_runs`). The workflow's paper tables, ``tkd claims --looks``, ``tkd tables`` and
+    the planner's emulation all call it. Returns (table, family)."""
+    cells, through = looks_of_runs(runs, planned, looks, boundary, strict)
+    table, family, _ = judge(runs, ensembles, transfer, claims, criteria, cells, through, plan=plan)
+    return table, family
+
+
 @dataclass
 class Emulated:
-    """The waves of one grid as the workflow runs them: the last wave's table and family, the wave
-    the grid stopped after, and the runs it made."""
+    """The waves of one grid as the workflow runs them: the final table and family, the wave each
+    cell stopped after, and the runs made."""
 
     table: pd.DataFrame
     family: object
-    waves: int
+    waves: dict
     runs: pd.DataFrame
 
 
 def emulate(config: dict, runs: pd.DataFrame, claims: pd.DataFrame, criteria: Criteria,
             cell_designs: dict[tuple[str, str], Design]) -> Emulated:
     """The workflow's waves over ``runs``, a runs table of every run the grid may make (simulated):
-    wave 1's runs, then after each wave the claims judged (:func:`judge`) and only the runs that
-    the open rows ask for (:func:`asked`) added, until none is asked for or the last wave; the same
-    steps as the workflow's checkpoint (:func:`tkd.jobs.wave`), by the same functions."""
+    each cell on its own, wave 1's runs, then after each wave the cell's rows judged
+    (:func:`cell_judge`) and only the runs its open rows ask for (:func:`asked`) added, until none
+    is asked for or its last wave — the steps of the workflow's checkpoint (:func:`tkd.jobs.wave`),
+    by the same functions; then the final table (:func:`final_table`)."""
     from . import grid
+    from .waves import Waves
 
     index = runs.set_index(list(grid.KEYS)).index
     position = dict(zip(index, range(len(index))))
@@ -192,16 +237,23 @@ def emulate(config: dict, runs: pd.DataFrame, claims: pd.DataFrame, criteria: Cr
     def rows(keys: list[dict]) -> list[int]:
         return [position[tuple(k[c] for c in grid.KEYS)] for k in keys]
 
-    made = rows(grid.runs(config, wave=1))
-    looked, wave = [], 0
-    most = max(len(d.looks) for d in cell_designs.values())
-    while True:
-        wave += 1
-        present = runs.iloc[sorted(made)]
-        looked.append(rows_at_look(present, None, None, claims, criteria, cell_designs, wave))
-        table, family, needs = judge(present, None, None, claims, criteria, cell_designs, wave, plan=False,
-                                     looked=looked)
-        more = asked(grid.wave_runs(config, wave + 1), needs) if wave < most else []
-        if not more:
-            return Emulated(table, family, wave, present.reset_index(drop=True))
-        made += rows(more)
+    plan_waves = Waves(config, lambda cell, wave: None)
+    made, stopped = [], {}
+    for cell, looks in plan_waves.cells.items():
+        mine = rows(plan_waves.first(cell))
+        looked, wave = [], 0
+        while len(looks) > 1:
+            wave += 1
+            present = runs.iloc[sorted(mine)]
+            looked.append(rows_at_look(present, None, None, claims, criteria, {cell: cell_designs[cell]}, wave))
+            _, _, needs = cell_judge(present, None, None, claims, criteria, cell, cell_designs[cell], wave, looked)
+            more = asked(plan_waves.next_wave(cell, wave + 1), needs) if wave < len(looks) else []
+            if not more:
+                break
+            mine += rows(more)
+        stopped[cell] = max(wave, 1)
+        made += mine
+    present = runs.iloc[sorted(made)].reset_index(drop=True)
+    table, family = final_table(present, None, None, claims, criteria, plan_waves.cells, config["paper"]["boundary"],
+                                plan=False)
+    return Emulated(table, family, stopped, present)

@@ -1,12 +1,15 @@
 """Seeds in waves, owned in one place: from the config and the decisions judged so far, which runs
-are asked for, which wave is the last, and each cell's looks.
+are asked for, which wave of each cell is the last, and each cell's looks.
 
 A grid block with ``seeds: {start, step, max}`` runs its seeds in waves (:mod:`tkd.grid` lists
-them); after each wave a checkpoint judges the claims (:mod:`tkd.sequential`, statistics only)
-and writes its decision (``summary/waves/wave<N>.json``: stop, or the next wave's runs). The
-Snakefile's input functions, ``tkd status``, ``tkd tables`` and ``tkd plan`` all ask a
-:class:`Waves` — the workflow with a reader that waits for the checkpoint, the commands with one
-that reads the files judged so far. Plain Python: the Snakefile's parse path imports it.
+them). Each (dataset, arch) **cell goes at its own pace**: after each of its waves a checkpoint
+judges the cell's claim rows (:mod:`tkd.wave_claims`) and writes its decision
+(``summary/waves/<dataset>/<arch>/wave<N>.json``: stop, or the cell's next wave's runs), so a
+cell of fast architectures is not held back by the slowest one. The Snakefile's input
+functions, ``tkd status``, ``tkd tables`` and ``tkd plan`` all ask a :class:`Waves` — the
+workflow with a reader that waits for the checkpoint, the commands with one that reads the files
+judged so far. A cell of a block with a list of seeds has one wave and no checkpoint. Plain
+Python: the Snakefile's parse path imports it.
 """
 from __future__ import annotations
 
@@ -16,12 +19,16 @@ from typing import Callable, NamedTuple
 
 from . import grid, layout
 
-__all__ = ["Cell", "Waves", "looks", "looks_param", "from_files"]
+__all__ = ["Cell", "Waves", "looks", "looks_param", "from_files", "cell_of"]
 
 
 class Cell(NamedTuple):
     dataset: str
     arch: str
+
+
+def cell_of(run: dict) -> Cell:
+    return Cell(run["dataset"], run["arch"])
 
 
 def looks(config: dict) -> dict[Cell, tuple[int, ...]]:
@@ -42,57 +49,82 @@ def from_param(records: list[dict]) -> dict[Cell, tuple[int, ...]]:
 
 @dataclass
 class Waves:
-    """The waves of one config. ``read(n)``: the decision after wave n, or None while it is not
-    judged (the workflow's reader waits for the checkpoint instead)."""
+    """The waves of one config, cell by cell. ``read(cell, n)``: the cell's decision after its wave
+    n, or None while it is not judged (the workflow's reader waits for the checkpoint instead)."""
 
     config: dict
-    read: Callable[[int], dict | None]
+    read: Callable[[Cell, int], dict | None]
 
     @property
     def sequential(self) -> bool:
         return grid.sequential(self.config)
 
     @property
+    def cells(self) -> dict[Cell, tuple[int, ...]]:
+        """Every cell of the grid and its looks."""
+        return looks(self.config)
+
+    def sequential_cells(self) -> list[Cell]:
+        """The cells whose seeds run in waves (a checkpoint after each)."""
+        return [cell for cell, n in self.cells.items() if len(n) > 1]
+
+    @property
     def most(self) -> int:
         """The most waves any cell has."""
-        return max((len(n) for n in looks(self.config).values()), default=1)
+        return max((len(n) for n in self.cells.values()), default=1)
 
-    def runs_through(self, wave: int) -> list[dict]:
-        """The runs of waves 1..``wave``: the first, then those each earlier decision asked for."""
-        runs = grid.runs(self.config, wave=1)
+    def first(self, cell: Cell) -> list[dict]:
+        """The cell's first wave: in the fixed design, every run of the cell."""
+        return [r for r in grid.runs(self.config, wave=1) if cell_of(r) == cell]
+
+    def next_wave(self, cell: Cell, wave: int) -> list[dict]:
+        """Every run the cell's wave ``wave`` may add (the checkpoint keeps those an open row asks for)."""
+        return [r for r in grid.wave_runs(self.config, wave) if cell_of(r) == cell]
+
+    def runs_through(self, cell: Cell, wave: int) -> list[dict]:
+        """The cell's runs of its waves 1..``wave``: the first, then those each earlier decision asked for."""
+        runs = self.first(cell)
         for earlier in range(1, wave):
-            runs += self.read(earlier)["next_runs"]
+            runs += self.read(cell, earlier)["next_runs"]
         return runs
 
-    def judged(self) -> list[dict]:
-        """The decisions judged so far, in order."""
+    def judged(self, cell: Cell) -> list[dict]:
+        """The cell's decisions judged so far, in order."""
         out = []
-        while self.sequential and (decision := self.read(len(out) + 1)) is not None:
+        while len(self.cells.get(cell, ())) > 1 and (decision := self.read(cell, len(out) + 1)) is not None:
             out.append(decision)
             if decision["stop"]:
                 break
         return out
 
-    def final(self) -> int:
-        """The wave after which the grid stopped (1 in the fixed design). With the workflow's reader
-        this waits for each checkpoint in turn."""
+    def final(self, cell: Cell) -> int:
+        """The wave after which the cell stopped (1 in the fixed design). With the workflow's reader
+        this waits for each of the cell's checkpoints in turn."""
         wave = 1
-        while self.sequential and not self.read(wave)["stop"]:
+        while len(self.cells[cell]) > 1 and not self.read(cell, wave)["stop"]:
             wave += 1
         return wave
 
-    def asked(self) -> list[dict]:
-        """Every run asked for so far: the whole grid in the fixed design; in waves, the first and
-        each one a judged wave asked for."""
-        if not self.sequential:
-            return grid.runs(self.config)
-        judged = self.judged()
-        return self.runs_through(len(judged) + (0 if judged and judged[-1]["stop"] else 1))
+    def final_runs(self, cell: Cell) -> list[dict]:
+        """Every run of the cell as it ends."""
+        return self.runs_through(cell, self.final(cell))
 
-    def now(self) -> int:
-        """The wave the grid is at: the last judged one if it stopped, else the one running."""
-        judged = self.judged()
-        return len(judged) if judged and judged[-1]["stop"] else min(len(judged) + 1, self.most)
+    def asked(self) -> list[dict]:
+        """Every run asked for so far: each cell's first wave, and each run a judged wave asked for."""
+        runs = []
+        for cell in self.cells:
+            judged = self.judged(cell)
+            runs += self.runs_through(cell, len(judged) + (0 if judged and judged[-1]["stop"] else 1))
+        return runs
+
+    def now(self, cell: Cell) -> int:
+        """The wave the cell is at: the last judged one if it stopped, else the one running."""
+        judged = self.judged(cell)
+        return len(judged) if judged and judged[-1]["stop"] else min(len(judged) + 1, len(self.cells[cell]))
+
+
+def decision_path(results: str | Path, cell: Cell, wave: int) -> Path:
+    return Path(results) / layout.WAVE.format(dataset=cell.dataset, arch=cell.arch, wave=wave)
 
 
 def from_files(config: dict) -> Waves:
@@ -102,8 +134,8 @@ def from_files(config: dict) -> Waves:
     from .files import read_json
 
     @functools.cache  # a decision, once judged, does not change while a command reads it
-    def read(wave: int) -> dict | None:
-        path = Path(config["results"]) / layout.WAVE.format(wave=wave)
+    def read(cell: Cell, wave: int) -> dict | None:
+        path = decision_path(config["results"], cell, wave)
         return read_json(path, "wave decision") if path.is_file() else None
 
     return Waves(config, read)

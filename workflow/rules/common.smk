@@ -49,40 +49,51 @@ for _r in ALL_RUNS:
 
 
 # ======================================================================================
-# Which runs the grid makes: all of them, or wave by wave (checkpoints in waves.smk)
+# Which runs the grid makes: all of them, or wave by wave, each cell at its own pace
+# (a checkpoint per cell and wave, waves.smk)
 # ======================================================================================
-def read_wave(wave):
-    """The decision after wave ``wave`` (waits for its checkpoint, as input functions do)."""
+def read_wave(cell, wave):
+    """A cell's decision after its wave ``wave`` (waits for its checkpoint, as input functions do)."""
     from tkd.files import read_json
 
-    return read_json(checkpoints.wave.get(wave=wave).output.decision, "wave decision")
+    return read_json(checkpoints.wave.get(dataset=cell.dataset, arch=cell.arch, wave=wave).output.decision,
+                     "wave decision")
 
 
-WAVES = waves.Waves(config, read_wave)  # which runs each wave asks for: tkd.waves owns it
-runs_through = WAVES.runs_through
-final_wave = WAVES.final
+WAVES = waves.Waves(config, read_wave)  # which runs each wave of each cell asks for: tkd.waves owns it
+GRID_CELLS = list(WAVES.cells)  # every (dataset, arch) cell of the grid, sequential or not
 
 
-def final_runs():
-    """Every run of the grid as it ends."""
-    return runs_through(final_wave()) if SEQUENTIAL else RUNS
+def cell(w):
+    return waves.Cell(w.dataset, w.arch)
 
 
-def wave_files(through):
-    """The decisions of waves 1..``through``. Params that read them need them as inputs as well, so
-    that their job waits for a rerun checkpoint; Snakemake requires it."""
-    return [f"{RESULTS}/{layout.WAVE}".format(wave=n) for n in range(1, through + 1)] if SEQUENTIAL else []
+def cell_runs_through(w, through):
+    """The runs of the cell of ``w`` through its wave ``through``."""
+    return WAVES.runs_through(cell(w), through)
 
 
-def get_final_wave_files(w):
-    """Every decision of the grid as it ends (none in the fixed design)."""
-    return wave_files(final_wave())
+def cell_final_runs(w):
+    """Every run of the cell of ``w`` as it ends (waits for that cell's checkpoints only)."""
+    return WAVES.final_runs(cell(w))
 
 
-def get_final_claims(w):
-    """The claims table the last wave's checkpoint judged: the paper's, rendered, not judged again
-    (none in the fixed design, where paper_tables judges the claims)."""
-    return [f"{RESULTS}/{layout.WAVE_CLAIMS}".format(wave=final_wave())] if SEQUENTIAL else []
+def cell_wave_files(w, through):
+    """The decisions of the cell's waves 1..``through`` (none for a cell of fixed seeds). Params that
+    read them need them as inputs as well, so that their job waits for a rerun checkpoint."""
+    if len(WAVES.cells[cell(w)]) < 2:
+        return []
+    return [f"{RESULTS}/{layout.WAVE}".format(dataset=w.dataset, arch=w.arch, wave=n) for n in range(1, through + 1)]
+
+
+def get_cell_final_wave_files(w):
+    return cell_wave_files(w, WAVES.final(cell(w)))
+
+
+def cell_tables():
+    """Each cell's tables (runs, ensembles, transfer) as it ends: the grid's tables are their union."""
+    return {name: [f"{RESULTS}/{pattern}".format(dataset=c.dataset, arch=c.arch) for c in GRID_CELLS]
+            for name, pattern in layout.CELL_TABLES.items()}
 
 
 # ======================================================================================
@@ -167,8 +178,8 @@ def get_chain_models(w):
 
 
 def get_patriarch_keys(w):
-    """Every patriarch of one (dataset, arch) cell, of the grid as it ends."""
-    return [r for r in final_runs() if (r["dataset"], r["arch"], r["generation"]) == (w.dataset, w.arch, 0)]
+    """Every patriarch of one (dataset, arch) cell, as the cell ends."""
+    return [r for r in cell_final_runs(w) if r["generation"] == 0]
 
 
 def get_patriarch_logits(w):

@@ -16,8 +16,6 @@ rule paper_tables:
         transfer=f"{SUMMARY}/transfer.csv",
         reported=config["paper"]["reported"],
         claims=config["paper"]["claims"],
-        waves=get_final_wave_files,
-        judged=get_final_claims,
     output:
         md=report(f"{SUMMARY}/paper/tables.md", caption="../report/tables.rst", category="Tables",
                   labels={"table": "claims, generations and verdicts", "format": "Markdown"}),
@@ -30,6 +28,8 @@ rule paper_tables:
         comparison=f"{SUMMARY}/paper/comparison.csv",
     params:
         paper=JUDGING,
+        sequential=SEQUENTIAL,
+        looks=waves.looks_param(config),
         possible=len(ALL_RUNS),
     log:
         f"{RESULTS}/logs/paper/tables.log",
@@ -47,7 +47,7 @@ rule paper_figures:
         transfer=f"{SUMMARY}/transfer.csv",
         reported=config["paper"]["reported"],
         logits=get_patriarch_logits,
-        waves=get_final_wave_files,
+        waves=get_cell_final_wave_files,
     output:
         **{name: report(path, caption=f"../report/{name}.rst", category="Figures", subcategory="{dataset} / {arch}",
                         labels={"dataset": "{dataset}", "arch": "{arch}", "figure": layout.CELL_FIGURES[name]})

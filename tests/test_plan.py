@@ -1,11 +1,11 @@
-"""`tkd plan`: seeds and GPU-hours per claim row, from a prior or from finished runs, and the
-GPU-hours of the fixed and the sequential designs."""
+"""`tkd plan`: each design's GPU-hours, calendar days and share of rows decided, simulated as the
+workflow runs it; seeds and GPU-hours per claim row, from a prior or from finished runs."""
 import copy
 import math
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 import yaml
 
 from helpers import paper_config, tkd
@@ -16,51 +16,65 @@ SMALL = {"grid": [{"dataset": "cifar100", "archs": ["resnet56_cifar"], "methods"
                    "seeds": [0, 1, 2], "generations": 2}]}
 
 
-def small_config():
+def small_config(results="results"):
     config = paper_config()
     config.update(copy.deepcopy(SMALL))
+    config["results"] = str(results)
     return config
 
 
-def test_plan_cli_prints_rows_and_designs_and_writes_csv(tmp_path):
+def benchmarks(results, runs, seconds):
+    """Snakemake benchmark files of ``runs``, each ``seconds`` long."""
+    from tkd import layout
+
+    for r in runs.to_dict("records"):
+        path = results / layout.TRAIN_BENCHMARK.format(**r)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:01\t100\n")
+
+
+def test_plan_cli_prints_designs_first_then_rows_and_writes_csv(tmp_path):
     site = tmp_path / "small.yaml"
     site.write_text(yaml.safe_dump(dict(SMALL, results=str(tmp_path / "results"))))
-    out = tkd("plan", "--configfile", str(site), "--simulations", "2", "--budget", "100", "-o",
+    out = tkd("plan", "--configfile", str(site), "--simulations", "2", "--budget", "100", "--gpus", "8", "-o",
               str(tmp_path / "plan.csv"))
     assert out.returncode == 0, out.stderr
-    assert "GPU-hours and rows decided of each design" in out.stdout and "sequential, expected" in out.stdout
+    assert out.stdout.startswith("# Designs on 8 GPUs (2 simulated grids per scenario)"), out.stdout[:200]
+    assert out.stdout.index("| design") < out.stdout.index("| claim")
     assert "A budget of 100 GPU-hours can expect to decide" in out.stdout
+    assert max(len(line) for line in out.stdout.splitlines() if not line.startswith("  /")) <= 100  # paths aside
+    assert out.stdout.rstrip().endswith(f"  {tmp_path / 'plan_designs.csv'}")
     rows = pd.read_csv(tmp_path / "plan.csv")
     assert {"claim", "seeds", "gpu_h", "gpu_h_source", "within_budget"} <= set(rows.columns)
     assert set(rows.claim) >= {"C1", "C2", "C3"} and (rows.gpu_h_source == "config runtime (estimate)").all()
     designs = pd.read_csv(tmp_path / "plan_designs.csv")
-    worst = designs[designs.design == "sequential, worst case"].gpu_h.iloc[0]
-    assert (designs[designs.design == "sequential, expected"].gpu_h <= worst + 1e-9).all()
+    gpu_h = designs.groupby("design").gpu_h.max()
     # 1 arch x 2 methods x 10 seeds x 3 generations x 2 h (ResNet-56's runtime) = 120 GPU-hours at the most seeds
-    assert worst == 120.0 and designs.gpu_h.iloc[0] == 36.0, designs
+    assert gpu_h["fixed, most seeds"] == 120.0 and gpu_h["as configured"] == 36.0 and gpu_h["waves"] <= 120.0
+    assert {"days", "days_se", "decided", "frontier"} <= set(designs.columns)
 
 
-def test_finished_runs_replace_the_prior_and_the_estimate_of_a_run():
-    config = small_config()
+def test_finished_runs_replace_the_prior_and_benchmarks_the_estimate_of_a_run(tmp_path):
+    config = small_config(tmp_path)
     runs = simulate.grid_runs(config, simulate.flat(72.0), rng=np.random.default_rng(0))
-    runs["wall_seconds"] = 1800.0
-    hours = hours_per_run(config, runs)
-    assert hours["resnet56_cifar"] == (0.5, "benchmarks (18)")
-    rows, designs = plan(config, simulations=2, finished=runs)
+    benchmarks(tmp_path, runs, 1800.0)
+    assert hours_per_run(config)["resnet56_cifar"] == (0.5, "benchmarks (18)")
+    result = plan(config, simulations=2, finished=runs)
+    rows, designs = result.rows, result.designs
     tested = rows[rows.claim != "C8"]  # the linear probe's row has no runs here (no transfer.csv)
     assert tested.source.str.startswith("your runs (n=3)").all() and len(tested) == 5
     no_effect = rows[rows.claim == "C2"].iloc[0]
     assert math.isinf(no_effect.seeds) or no_effect.seeds > 10, "no effect: no practical number of seeds decides"
-    assert designs.gpu_h.iloc[0] == 18 * 0.5
-    two = plan(config, simulations=2, finished=runs[runs.seed < 2])[0]  # two seeds: enough to plan from
+    assert designs[designs.design == "as configured"].gpu_h.iloc[0] == 18 * 0.5
+    two = plan(config, simulations=2, finished=runs[runs.seed < 2]).rows  # two seeds: enough to plan from
     assert two[two.claim != "C8"].source.str.startswith("your runs (n=2)").all()
-    one = plan(config, simulations=2, finished=runs[runs.seed < 1])[0]
+    one = plan(config, simulations=2, finished=runs[runs.seed < 1]).rows
     assert one.source.str.startswith("simulated").sum() == 5
 
 
 def test_a_rows_gpu_hours_are_its_seeds_times_its_chains_runs():
     """Each row: seeds x its methods x (generations + 1) runs x the hours of one run."""
-    rows, _ = plan(small_config(), simulations=2)
+    rows = plan(small_config(), simulations=2).rows
     priced = rows[np.isfinite(rows.gpu_h)]
     assert len(priced)
     for r in priced.itertuples():
@@ -74,8 +88,10 @@ def test_a_null_row_run_at_the_seeds_the_planner_names_is_mostly_called_not_repr
     from tkd.plan import simulate_waves
 
     config = small_config()
-    rows, _ = plan(config, simulations=60)
-    fresh = simulate_waves(config, 100, "nothing holds", rng_seed=99)
+    rows = plan(config, simulations=60).rows
+    config["plan"]["simulations"] = 100
+    fresh = simulate_waves(config, 100, "nothing holds")
+    assert fresh.decided.shape[0] == 100
     checked = 0
     planned = iter(rows.seeds_if_null)  # the plan's rows: the claim rows with chains, in order
     for i, (row, tested) in enumerate(zip(fresh.rows, fresh.tested)):
@@ -92,7 +108,7 @@ def test_a_null_row_run_at_the_seeds_the_planner_names_is_mostly_called_not_repr
 
 def _row(claim, seeds, methods, gpu_h_per_run=1.0, gens=3, arch="a"):
     n = len(methods.split(", "))
-    return dict(claim=claim, dataset="d", arch=arch, metric="top1", seeds=float(seeds), source="prior",
+    return dict(claim=claim, dataset="d", arch=arch, metric="top1", seeds=float(seeds), source="simulated, the paper",
                 seeds_if_null=math.nan, methods=methods, runs_per_seed=n * gens, gpu_h_per_run=gpu_h_per_run,
                 gpu_h_source="config", gpu_h=seeds * n * gens * gpu_h_per_run if math.isfinite(seeds) else seeds)
 
@@ -114,88 +130,73 @@ def test_a_budget_pays_for_a_shared_chain_once_cheapest_rows_first():
     assert budget_rows(table, 84).all() and budget_rows(table, 83.9).tolist() == [True, True, False]
 
 
-def test_the_plan_text_shows_every_row_the_designs_with_their_errors_and_the_budget():
+def _designs(rows=None):
+    from tkd.plan import Plan
+
+    table = pd.DataFrame([
+        dict(design="as configured", scenario="the paper holds", gpu_h=100.0, gpu_h_se=0.0, days=2.0, days_se=0.0,
+             decided=0.4, decided_se=0.05, specs="fixed 3: a", of_fixed_most=0.3, frontier=True),
+        dict(design="waves", scenario="nothing holds", gpu_h=62.4, gpu_h_se=1.25, days=12.34, days_se=0.5,
+             decided=0.6, decided_se=0.024, specs="waves 4+1 to 10: a", of_fixed_most=0.62, frontier=False)])
+    return Plan(rows, table, [])
+
+
+def test_the_plan_text_shows_the_designs_with_their_errors_then_the_rows_and_the_budget():
     from tkd.plan import render
     rows = pd.DataFrame([_row("C1", 4, "ce, tsd-0.6"), _row("C4", math.nan, "ce")])
     rows["seeds_if_null"] = [6.0, math.nan]
     rows["within_budget"] = [True, False]
-    costs = pd.DataFrame([dict(design="fixed", scenario="any", gpu_h=100.0, gpu_h_se=math.nan, decided=math.nan,
-                               decided_se=math.nan),
-                          dict(design="sequential, expected", scenario="nothing holds", gpu_h=62.4, gpu_h_se=1.25,
-                               decided=0.6, decided_se=0.024)])
-    costs["of_fixed_most"] = costs.gpu_h / 100
-    text = render(rows, costs, budget=30)
-    table = text.split("# GPU-hours")[0]
-    assert "| C1 " in table and "| C4 " in table
-    c1 = next(line for line in table.splitlines() if line.startswith("| C1"))
-    assert "24.0" in c1 and "| 4 " in c1 and "| 6 " in c1 and "1.00" in c1  # gpu_h, seeds, if null, per run
-    c4 = next(line for line in table.splitlines() if line.startswith("| C4"))
-    assert c4.count("–") >= 3  # no seeds, none if null, no GPU-hours
-    designs = text.split("# GPU-hours and rows decided of each design")[1]
-    assert "62 ± 1" in designs and "60.0% ± 2.4%" in designs and "0.62" in designs
-    fixed = next(line for line in designs.splitlines() if line.startswith("| fixed"))
-    assert "100" in fixed and "±" not in fixed and "–" in fixed and "1.00" in fixed
-    assert "# A budget of 30 GPU-hours can expect to decide 1 of 2 rows" in text
-    assert "- C1 d/a top1: 4 seeds" in text and "- C4" not in text
-    assert "# A budget" not in render(rows, costs)
-
-    def cells(line):
-        return [c.strip() for c in line.strip().strip("|").split("|")]
-
-    headers = [line for line in text.splitlines() if line.startswith("| claim") or line.startswith("| design")]
-    assert cells(headers[0]) == ["claim", "dataset", "arch", "metric", "seeds", "source", "seeds_if_null", "methods",
-                                 "gpu_h_per_run", "gpu_h_source", "gpu_h", "within_budget"]  # no index, no runs/seed
-    assert cells(headers[1]) == ["design", "scenario", "gpu_h", "decided", "of_fixed_most"]
-    assert [cells(c4)[i] for i in (4, 6, 10)] == ["–"] * 3 and cells(fixed)[3] == "–" and cells(fixed)[2] == "100"
+    text = render(_designs(rows), 16, 20, budget=30)
+    assert text.startswith("# Designs on 16 GPUs (20 simulated grids per scenario)")
+    designs, rest = text.split("# Seeds each claim row needs")
+    waves = next(line for line in designs.splitlines() if line.startswith("| waves"))
+    assert "62 ± 1" in waves and "12.3 ± 0.5" in waves and "60.0 ± 2.4" in waves and "0.62" in waves
+    assert "null" in waves and "yes" not in waves
+    configured = next(line for line in designs.splitlines() if line.startswith("| as configured"))
+    assert "yes" in configured and "paper holds" in configured
+    c1 = next(line for line in rest.splitlines() if line.startswith("| C1"))
+    assert "| 4 " in c1 and "| 6 " in c1 and "| 24 " in c1  # seeds, if null, GPU-hours
+    c4 = next(line for line in rest.splitlines() if line.startswith("| C4"))
+    assert c4.count("–") >= 3
+    assert "A budget of 30 GPU-hours can expect to decide 1 of 2 rows: C1 a top1 (4 seeds)" in text
+    assert "A budget" not in render(_designs(rows), 16, 20)
+    assert max(len(line) for line in text.splitlines()) <= 100
     rows["within_budget"] = False
-    assert "can expect to decide 0 of 2 rows" in render(rows, costs, 30) and render(rows, costs, 30).endswith("- none")
+    assert "can expect to decide 0 of 2 rows: none" in render(_designs(rows), 16, 20, 30)
 
 
-def test_the_designs_table_prices_each_design_and_scenario_from_its_simulations(monkeypatch):
-    """Each design and scenario once, in order; the fixed designs priced by their runs, the expected
-    sequential cost and decided share taken from the simulated grids of its own scenario."""
-    import tkd.plan as planning
+def test_the_designs_table_holds_each_design_and_scenario_from_its_outcomes():
+    """Each base design once per scenario; GPU-hours, days and decided share with their standard
+    errors taken from the outcomes of its own scenario; fixed designs priced by their runs."""
     config = small_config()
     config["plan"]["simulations"] = 3
-    seen = []
-    real = planning.simulate_waves
-
-    def recording(config_, simulations, scenario, rng_seed=0):
-        seen.append((simulations, scenario))
-        return real(config_, simulations, scenario, rng_seed)
-
-    monkeypatch.setattr(planning, "simulate_waves", recording)
-    rows, designs = plan(config, budget=50)
-    assert seen == [(3, "the paper holds"), (3, "nothing holds")]  # plan.simulations where none is given
-    assert designs.design.tolist() == ["fixed, the config's seeds", "fixed, the waves' most seeds",
-                                       "fixed, the waves' most seeds", "sequential, expected", "sequential, expected",
-                                       "sequential, worst case"]
-    assert designs.scenario.tolist() == ["any", "the paper holds", "nothing holds", "the paper holds",
-                                         "nothing holds", "any"]
-    assert designs.columns.tolist() == ["design", "scenario", "gpu_h", "gpu_h_se", "decided", "decided_se",
-                                        "of_fixed_most"]
-    # 2 methods x 3 generations x 2 h: 3 seeds (the config's), 10 (the waves' most)
-    assert designs.gpu_h.tolist()[:3] == [36.0, 120.0, 120.0] and designs.gpu_h.iloc[-1] == 120.0
+    result = plan(config, budget=50)
+    designs = result.designs
+    assert designs.design.tolist() == ["as configured", "fixed, most seeds", "waves"] * 2
+    assert designs.scenario.tolist() == ["the paper holds"] * 3 + ["nothing holds"] * 3
+    # 2 methods x 3 generations x 2 h: 3 seeds (the config's), 10 (the most)
+    assert designs.gpu_h.tolist()[:2] == [36.0, 120.0] and (designs.gpu_h_se[designs.design != "waves"] == 0).all()
     assert designs.of_fixed_most.tolist() == pytest.approx((designs.gpu_h / 120.0).tolist())
-    for position, scenario in ((1, "the paper holds"), (2, "nothing holds")):
-        sim = real(config, 3, scenario)
-        fixed, expected = designs.iloc[position], designs.iloc[position + 2]
-        assert (fixed.decided, fixed.decided_se) == pytest.approx(sim.share(sim.fixed))
-        assert (expected.decided, expected.decided_se) == pytest.approx(sim.share(~np.isnan(sim.decided)))
-        spent = [sum(n * 2.0 for n in made.values()) for made in sim.made]
-        assert (expected.gpu_h, expected.gpu_h_se) == pytest.approx((np.mean(spent), np.std(spent, ddof=1) / 3 ** .5))
-        assert math.isnan(fixed.gpu_h_se)
-    assert rows.within_budget.tolist() == planning.budget_rows(rows, 50).tolist()
-    assert "within_budget" not in plan(config)[0]
+    for outcome in result.outcomes:
+        line = designs[(designs.design == outcome.candidate.name) & (designs.scenario == outcome.scenario)].iloc[0]
+        assert len(outcome.gpu_h) == 3
+        assert (line.gpu_h, line.gpu_h_se) == pytest.approx(outcome.mean_se("gpu_h"), nan_ok=True)
+        assert (line.days, line.days_se) == pytest.approx(outcome.mean_se("days"), nan_ok=True)
+        assert (line.decided, line.decided_se) == pytest.approx(outcome.mean_se("decided"), nan_ok=True)
+    fixed = designs[designs.design == "fixed, most seeds"]
+    assert (fixed.decided >= designs[designs.design == "as configured"].decided.to_numpy()).all()
+    assert result.rows.within_budget.tolist() == __import__("tkd.plan").plan.budget_rows(result.rows, 50).tolist()
+    assert "within_budget" not in plan(config).rows
 
 
-def test_simulated_waves_are_seeded_and_every_grid_is_drawn_afresh():
+def test_simulated_grids_are_seeded_drawn_afresh_and_the_same_whatever_the_workers():
+    from tkd.designs import base_candidates, evaluate
     from tkd.plan import simulate_waves
+    from tkd.schedule import Durations
     config = small_config()
     one, again = (simulate_waves(config, 4, "nothing holds") for _ in range(2))
     assert np.array_equal(one.decided, again.decided, equal_nan=True) and one.made == again.made
     assert one.decided.shape == one.fixed.shape == (4, len(one.rows)) and one.fixed.dtype == bool
-    assert one.tested == [row.sample is not None and row.sample.n > 0 for row in one.rows]
     looks = one.cells[("cifar100", "resnet56_cifar")].looks
     waves = one.decided[~np.isnan(one.decided)]
     assert ((waves >= 1) & (waves <= len(looks)) & (waves == waves.round())).all()
@@ -203,14 +204,14 @@ def test_simulated_waves_are_seeded_and_every_grid_is_drawn_afresh():
         "four grids drawn alike: the generator is not advancing"
     # each chain trains at most the waves' most seeds, every generation: 10 seeds x 3 runs
     assert all(0 < n <= looks[-1] * 3 and n % 3 == 0 for made in one.made for n in made.values())
+    candidates = base_candidates(config)
+    serial, parallel = (evaluate(config, candidates, 3, 8, Durations.of(config), workers=w) for w in (1, 2))
+    for a, b in zip(serial, parallel):
+        assert np.array_equal(a.gpu_h, b.gpu_h) and np.array_equal(a.decided, b.decided, equal_nan=True)
 
 
 def test_the_small_helpers_of_the_plan():
-    from tkd.plan import _first_look, _mean_se, sequential_config
-    assert _mean_se([1.0, 2.0, 3.0, 6.0]) == pytest.approx((3.0, np.std([1, 2, 3, 6], ddof=1) / 2))
-    assert _mean_se([1.0, 3.0]) == pytest.approx((2.0, 1.0))  # two grids have a standard error
-    mean, se = _mean_se([4.0])
-    assert mean == 4.0 and math.isnan(se)
+    from tkd.plan import _first_look, sequential_config
     decided = np.array([1, 1, 2, np.nan, 3])
     assert _first_look(decided, (4, 5, 6)) == 6  # 40 %, 60 %, then exactly 80 % by the third look
     assert _first_look(decided, (4, 5, 6), goal=0.6) == 5
@@ -225,14 +226,15 @@ def test_the_small_helpers_of_the_plan():
     assert config["grid"][0]["seeds"] == [0, 1, 2], "the config itself is not changed"
 
 
-def test_gpu_hours_of_a_run_count_every_gpu_it_holds():
-    config = small_config()
+def test_gpu_hours_of_a_run_count_every_gpu_it_holds(tmp_path):
+    config = small_config(tmp_path)
     config["archs"]["resnet56_cifar"]["resources"].update(gpu=2, runtime=90)
-    assert hours_per_run(config, pd.DataFrame()) == {"resnet56_cifar": (3.0, "config runtime (estimate)")}
-    no_times = pd.DataFrame({"arch": ["resnet56_cifar"], "test_top1": [70.0]})
-    assert hours_per_run(config, no_times)["resnet56_cifar"] == (3.0, "config runtime (estimate)")
-    timed = pd.DataFrame({"arch": ["resnet56_cifar"] * 3, "wall_seconds": [1800.0, 5400.0, np.nan]})
-    assert hours_per_run(config, timed)["resnet56_cifar"] == (2.0, "benchmarks (2)")  # 1 h mean x 2 GPUs
+    assert hours_per_run(config) == {"resnet56_cifar": (3.0, "config runtime (estimate)")}
+    runs = pd.DataFrame(dict(dataset="cifar100", arch="resnet56_cifar", method="ce", seed=[0, 1], generation=0))
+    benchmarks(tmp_path, runs.iloc[:1], 1800.0)
+    benchmarks(tmp_path, runs.iloc[1:], 5400.0)
+    (tmp_path / "benchmarks/train/cifar100/resnet56_cifar/ce/seed1/gen1.tsv").write_text("torn")
+    assert hours_per_run(config)["resnet56_cifar"] == (2.0, "benchmarks (2)")  # 1 h mean x 2 GPUs; torn skipped
 
 
 def test_the_two_scenarios_simulate_what_they_are_named():
@@ -257,7 +259,7 @@ def test_each_row_is_planned_from_its_own_simulated_decisions():
     where nothing holds; a row the simulator cannot make (the linear probe's) is left to real runs."""
     from tkd.plan import _first_look, simulate_waves
     config = small_config()
-    rows, _ = plan(config, simulations=3)
+    rows = plan(config, simulations=3).rows
     holds, null = (simulate_waves(config, 3, s) for s in ("the paper holds", "nothing holds"))
     looks = holds.cells[("cifar100", "resnet56_cifar")].looks
     simulated = [i for i, t in enumerate(holds.tested) if t]
@@ -276,8 +278,8 @@ def test_each_row_is_planned_from_its_own_simulated_decisions():
 
 
 def test_the_fixed_design_of_the_plan_is_what_tkd_claims_says_of_the_same_grid(monkeypatch):
-    """Each simulated grid's fixed-design verdicts (at the waves' most seeds) are those the claims
-    table gives on the same runs."""
+    """Each simulated grid's fixed-design verdicts (at the most seeds) are those the claims table
+    gives on the same runs, at the config's family level."""
     from tkd import plan as planning
     from tkd.claims import Criteria, claims_table, load_claims
     from tkd.verdicts import DECIDED
@@ -291,13 +293,13 @@ def test_the_fixed_design_of_the_plan_is_what_tkd_claims_says_of_the_same_grid(m
     config = small_config()
     config["paper"]["fdr"] = 0.005  # the config's family level, not the default 0.05
     sim = planning.simulate_waves(config, 3, "nothing holds")
+    drawn = drawn[:3]  # the three grids (one more was drawn after them, to list the rows)
     lenient = []
     for runs, fixed in zip(drawn, sim.fixed):
-        table = claims_table(runs, claims=load_claims(config["paper"]["claims"]), criteria=Criteria.of(config["paper"]),
-                             plan=False)
+        claims = load_claims(config["paper"]["claims"])
+        table = claims_table(runs, claims=claims, criteria=Criteria.of(config["paper"]), plan=False)
         assert fixed.tolist() == table.verdict.isin(DECIDED).tolist() and fixed.any()
-        lenient.append(claims_table(runs, claims=load_claims(config["paper"]["claims"]), plan=False).verdict.isin(
-            DECIDED).tolist())
+        lenient.append(claims_table(runs, claims=claims, plan=False).verdict.isin(DECIDED).tolist())
     assert lenient != [f.tolist() for f in sim.fixed], "the level must matter on these grids"
 
 
@@ -333,7 +335,7 @@ def test_finished_runs_are_planned_with_the_configs_claims_and_level(tmp_path):
     def c1_top1(**paper):
         changed = copy.deepcopy(config)
         changed["paper"].update(paper)
-        rows, _ = plan(changed, simulations=1, finished=runs)
+        rows = plan(changed, simulations=1, finished=runs).rows
         return rows[(rows.claim == "C1") & (rows.metric == "top1")].iloc[0]
 
     usual = c1_top1(claims=_claims_file(tmp_path))

@@ -94,7 +94,7 @@ def test_a_rows_weight_follows_the_seeds_it_has():
 def test_tkd_claims_looks_reproduces_the_workflows_table(config, claims, scenario, tmp_path, capsys):
     """The workflow's waves emulated (only the chains an open row asks for get seeds, futility on),
     then its runs.csv given to `tkd claims --looks` with the config: the same table row for row."""
-    from tkd.plan import scenario_truth
+    from tkd.designs import scenario_truth
 
     seq = small(config, {"start": 3, "step": 2, "max": 7})
     cells = designs(waves.looks(seq), seq["paper"]["boundary"])

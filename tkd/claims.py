@@ -33,7 +33,8 @@ from .selection import CHOOSE_ON, QUANTITIES, bootstrap_se, describe, pick, reso
 from .stats import Region, Sample, sample, seeds_text
 from .verdicts import FDR, Family, Row, judge_table, label
 
-__all__ = ["load_claims", "claims_table", "summary_text", "Criteria", "CLAIM_COLUMNS", "OUTPUT_COLUMNS"]
+__all__ = ["load_claims", "claims_table", "summary_text", "Criteria", "CLAIM_COLUMNS", "OUTPUT_COLUMNS", "RowCache",
+           "rows_of"]
 
 CLAIM_COLUMNS = ["claim", "words", "source", "dataset", "arch", "quantity", "subject", "reference", "direction",
                  "claimed_low", "claimed_high", "note"]
@@ -251,54 +252,111 @@ def measures(claims: pd.DataFrame) -> tuple[dict[str, tuple[float, float]], dict
     return runs, transfer
 
 
-def rows_of(runs, ensembles, transfer, claims, criteria: Criteria) -> list[ClaimRow]:
+class RowCache(dict):
+    """The rows of cells already computed, by cell and the runs of it present, for a caller that
+    judges many subsets of one runs table with the same claims and criteria (the waves, the
+    planner). ``checked``: the whole table passed :func:`tkd.runs_table.check`, so its subsets need
+    not be checked again."""
+
+    checked: bool = False
+
+
+def rows_of(runs, ensembles, transfer, claims, criteria: Criteria, cache: RowCache | None = None) -> list[ClaimRow]:
     """Every row of the table (one per claim and cell, and per method for ``each:`` claims): its
     labels, its sample of per-seed differences (None: not run) and the region its claim makes.
     ``runs`` and ``transfer`` are checked first (:func:`tkd.runs_table.check`): keys, and the
-    values the claims read."""
+    values the claims read. ``cache``: a dict kept by a caller that judges many subsets of one runs
+    table with the same claims and criteria (the waves, the planner): a cell's rows are computed once
+    per set of its runs present."""
     in_runs, in_transfer = measures(claims)
-    runs = runs_table.check(runs, measures=in_runs)
+    if cache is None or not cache.checked:
+        runs = runs_table.check(runs, measures=in_runs)
     if transfer is not None and len(transfer):
         for column, (low, high) in in_transfer.items():
             runs_table.check_values(transfer, column, low, high, "transfer table")
-    info = method_info(runs) if len(runs) else {}
-    cells = sorted({(d, a) for d, a in zip(runs.dataset, runs.arch)}) if len(runs) else []
+    parts = dict(iter(runs.groupby(["dataset", "arch"], sort=True))) if len(runs) else {}
+    cells = sorted(parts)
     ens_by_cell = {} if ensembles is None or ensembles.empty else \
         {key: part for key, part in ensembles.groupby(["dataset", "arch"])}
     probes = {} if transfer is None or transfer.empty else \
         {key: part for key, part in transfer.groupby(["dataset", "arch"])}
-    cubes = {key: Cube.of(part, ens_by_cell.get(key), probes.get(key))
-             for key, part in runs.groupby(["dataset", "arch"])} if len(runs) else {}
-    cell_info = {key: info.get(key, {}) for key in cubes}
+    parsed = _parsed(claims, criteria, cache)
+    per_cell = {}
+    for key, part in parts.items():
+        ens, probe = ens_by_cell.get(key), probes.get(key)
+        seen = None
+        if cache is not None and ens is None and probe is None:
+            seen = (key, frozenset(zip(part.method.to_numpy(), part.seed.to_numpy(), part.generation.to_numpy())))
+            if seen in cache:
+                per_cell[key] = cache[seen]
+                continue
+        per_cell[key] = _cell_rows(parsed, key, cells, Cube.of(part, ens, probe), _info(part, key, cache))
+        if seen is not None:
+            cache[seen] = per_cell[key]
     rows = []
-    for number, (_, claim) in enumerate(claims.iterrows()):
-        region = region_of(claim, criteria)
-        base = dict(claim=claim["claim"], metric=claim["quantity"], words=claim["words"], source=claim["source"],
-                    note=claim["note"], paper_size=_paper_size(claim["direction"], claim["claimed_low"],
-                                                               claim["claimed_high"]))
+    for number, claim, region, base in parsed:
         for dataset, arch in _scopes(claim, cells):
-            key = (dataset, arch)
-            if key not in cubes:
+            if (dataset, arch) in per_cell:
+                rows += per_cell[(dataset, arch)][number]
+            else:
                 rows.append(ClaimRow(None, region, labels=dict(base, dataset=dataset, arch=arch, key=(
                     number, dataset, arch, ()), why="this dataset / arch is not in the runs")))
-                continue
-            subject = Side.parse(claim["subject"])
-            matched = subject.methods(cell_info[key])
-            for methods in ([[m] for m in matched] if subject.each and matched else [matched]):
-                out, smp = _compare(claim, cubes[key], cell_info[key], methods)
-                rows.append(ClaimRow(smp, region, labels=dict(base, dataset=dataset, arch=arch,
-                                                              key=(number, dataset, arch, tuple(methods)), **out)))
     return rows
+
+
+def _parsed(claims: pd.DataFrame, criteria: Criteria, cache: RowCache | None) -> list[tuple]:
+    """Each claim with its number, region and labels (once per claims table where a cache is kept)."""
+    key = ("parsed", id(claims), criteria)
+    if cache is not None and key in cache:
+        return cache[key]
+    parsed = [(number, claim, region_of(claim, criteria), dict(
+        claim=claim["claim"], metric=claim["quantity"], words=claim["words"], source=claim["source"],
+        note=claim["note"], paper_size=_paper_size(claim["direction"], claim["claimed_low"], claim["claimed_high"])))
+        for number, (_, claim) in enumerate(claims.iterrows())]
+    if cache is not None:
+        cache[key] = parsed
+        cache[("claims", id(claims))] = claims  # kept alive: its id stays its own while the cache lives
+    return parsed
+
+
+def _info(part: pd.DataFrame, cell: tuple, cache: RowCache | None) -> dict[str, dict]:
+    """:func:`method_info` of one cell's runs; once per set of methods where a cache is kept (a
+    method's patriarch is the same in every subset of one table)."""
+    if cache is None:
+        return method_info(part).get(cell, {})
+    key = ("info", cell, frozenset(part.method.unique()))
+    if key not in cache:
+        cache[key] = method_info(part).get(cell, {})
+    return cache[key]
+
+
+def _cell_rows(parsed: list, cell: tuple, cells: list, cube: Cube, info: dict) -> dict[int, list[ClaimRow]]:
+    """One cell's rows of every claim whose scope takes it in (claim number -> its rows)."""
+    dataset, arch = cell
+    out = {}
+    for number, claim, region, base in parsed:
+        if cell not in _scopes(claim, cells):
+            continue
+        subject = Side.parse(claim["subject"])
+        matched = subject.methods(info)
+        out[number] = []
+        for methods in ([[m] for m in matched] if subject.each and matched else [matched]):
+            labels, smp = _compare(claim, cube, info, methods)
+            out[number].append(ClaimRow(smp, region, labels=dict(base, dataset=dataset, arch=arch,
+                                                                 key=(number, dataset, arch, tuple(methods)),
+                                                                 **labels)))
+    return out
 
 
 def claims_table(runs: pd.DataFrame, ensembles: pd.DataFrame | None = None, transfer: pd.DataFrame | None = None,
                  claims: pd.DataFrame | None = None, criteria: Criteria = Criteria(),
-                 family_out: list | None = None, plan: bool = True) -> pd.DataFrame:
+                 family_out: list | None = None, plan: bool = True, cache: RowCache | None = None) -> pd.DataFrame:
     """One row per claim and cell (and per method for ``each:`` claims), tidy, judged as a family
     (:mod:`tkd.verdicts`). ``family_out``: a list that receives the :class:`~tkd.verdicts.Family`;
-    ``plan``: add seeds needed and power (simulations of many tables leave them out)."""
+    ``plan``: add seeds needed and power (simulations of many tables leave them out); ``cache``: see
+    :func:`rows_of`."""
     claims = load_claims() if claims is None else claims
-    table, family = finish_table(rows_of(runs, ensembles, transfer, claims, criteria), criteria.fdr, plan)
+    table, family = finish_table(rows_of(runs, ensembles, transfer, claims, criteria, cache), criteria.fdr, plan)
     if family_out is not None:
         family_out.append(family)
     return table

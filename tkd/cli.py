@@ -137,13 +137,32 @@ def _plan(args) -> int:
 
     config = _grid_config(args)
     runs = collect(config)[0]
-    rows, costs = plan(config, args.budget, args.simulations, runs if len(runs) else None)
-    print(render(rows, costs, args.budget))
+    simulations = args.simulations or config["plan"]["simulations"]
+    gpus = args.gpus or config["plan"]["gpus"]
+    result = plan(config, args.budget, simulations, runs if len(runs) else None, gpus, args.days,
+                  progress=_progress(2 * simulations, "simulated grids"))
+    written = []
     if args.output:
-        write_text(args.output, rows.to_csv(index=False))
-        write_text(str(args.output).removesuffix(".csv") + "_designs.csv", costs.to_csv(index=False))
-        print(f"\nwrote {args.output} (and its _designs.csv)")
+        write_text(args.output, result.rows.to_csv(index=False))
+        stem = str(args.output).removesuffix(".csv")
+        write_text(stem + "_designs.csv", result.designs.to_csv(index=False))
+        written += [args.output, stem + "_designs.csv"]
+    if args.days is not None:
+        from .designs import write_choice
+
+        written += write_choice(result, config, args.design_out, gpus)
+    print(render(result, gpus, simulations, args.budget, args.days))
+    if written:
+        print("\nwrote:\n" + "\n".join(f"  {path}" for path in written))
     return 0
+
+
+def _progress(total: int, unit: str):
+    """A tqdm bar on a terminal (nothing in a pipe or a log); a callable to advance it."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit=" " + unit, leave=False, disable=not sys.stderr.isatty())
+    return lambda: bar.update(1)
 
 
 def _slurm_check(args) -> int:
@@ -261,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
     _results_folder_options(p)
     p.add_argument("--budget", type=float, metavar="GPU_HOURS", help="which claims this budget can expect to decide")
     p.add_argument("--simulations", type=int, help="simulated grids per scenario (default: plan.simulations)")
+    p.add_argument("--gpus", type=int, help="the GPUs of your share, for the calendar days (default: plan.gpus)")
+    p.add_argument("--days", type=_number_in(0, math.inf), metavar="D",
+                   help="try more designs (fewer, larger waves for the slowest architecture), mark the frontier, "
+                        "and name and write the cheapest expected to finish within D days in both scenarios")
+    p.add_argument("--design-out", default="tkd-design.yaml", metavar="YAML",
+                   help="with --days: the chosen design as a config to lay over with --configfile "
+                        "(default: tkd-design.yaml; its figure beside it)")
     p.add_argument("-o", "--output", metavar="CSV", help="write the rows here (the designs beside it)")
     p.set_defaults(func=_plan)
 

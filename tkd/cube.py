@@ -6,7 +6,7 @@ ensemble of all generations of a chain stands in the cube as generation -1.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ class Cube:
     generations: list[int]
     seeds: list[int]
     columns: dict[str, np.ndarray]  # name -> [method, generation, seed], NaN where there is no value
+    memo: dict = field(default_factory=dict, repr=False, compare=False)  # what readers computed of it once
 
     @classmethod
     def of(cls, runs: pd.DataFrame, ensembles: pd.DataFrame | None = None,

@@ -160,3 +160,22 @@ def transfer(tr: pd.DataFrame, title: str, paths) -> None:
     ax.set_xticks(sorted(tr.generation.unique()))
     save(fig, paths)
     plt.close(fig)
+
+
+def designs(table: pd.DataFrame, gpus: int, paths) -> None:
+    """GPU-hours against calendar days of each design (tkd plan), one panel per scenario, the
+    frontier designs labelled, ± one Monte-Carlo standard error as bars."""
+    plt, sns = _plt()
+    scenarios = list(dict.fromkeys(table.scenario))
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(5.5 * len(scenarios), 4.5), squeeze=False)
+    for ax, scenario in zip(axes[0], scenarios):
+        part = table[table.scenario == scenario]
+        sns.scatterplot(data=part, x="days", y="gpu_h", hue="frontier", style="frontier", ax=ax, s=60,
+                        palette={True: "C3", False: "C7"}, legend=ax is axes[0][0])
+        ax.errorbar(part.days, part.gpu_h, xerr=part.days_se.fillna(0), yerr=part.gpu_h_se.fillna(0), fmt="none",
+                    ecolor="C7", lw=0.8)
+        for row in part[part.frontier].itertuples():
+            ax.annotate(row.design, (row.days, row.gpu_h), fontsize=7, xytext=(4, 4), textcoords="offset points")
+        ax.set(xlabel=f"calendar days on {gpus} GPUs", ylabel="GPU-hours", title=scenario)
+    save(fig, paths)
+    plt.close(fig)

@@ -30,6 +30,15 @@ FIGURE_FORMATS = ("png", "svg")
 # logs and Snakemake benchmark files of the training jobs, below the results folder
 TRAIN_LOG = "logs/train/" + RUN_ID + ".log"
 TRAIN_BENCHMARK = "benchmarks/train/" + RUN_ID + ".tsv"
+# every rule's Snakemake benchmark file (the rules name them; the planner's schedule reads them)
+BENCHMARKS = {"train": TRAIN_BENCHMARK, "evaluate": "benchmarks/evaluate/" + CHAIN_ID + ".tsv",
+              "transfer": "benchmarks/transfer/" + CHAIN_ID + ".tsv",
+              "synthetic_data": "benchmarks/data/{dataset}.tsv", "data": "benchmarks/data/{dataset}.tsv",
+              "wave": "benchmarks/waves/{dataset}/{arch}/wave{wave}.tsv",
+              "cell_tables": "benchmarks/cells/{dataset}/{arch}.tsv", "aggregate": "benchmarks/aggregate.tsv",
+              "paper_tables": "benchmarks/paper/tables.tsv",
+              "paper_figures": "benchmarks/paper/figures/{dataset}/{arch}.tsv",
+              "compute_figure": "benchmarks/paper/compute.tsv"}
 DATA = "data/{dataset}"  # + ".npz" (a synthetic set) or ".json" (the manifest of a set on disk)
 SUMMARY = "summary"
 PARTIAL = "summary/partial"

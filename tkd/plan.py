@@ -1,48 +1,48 @@
-"""``tkd plan``: before (and while) a grid runs, how many seeds each claim row needs, what that
-costs in GPU-hours, and what running the seeds in waves would save. Runs nothing.
+"""``tkd plan``: before (and while) a grid runs, what each design costs in GPU-hours and calendar
+days on your GPUs, what share of the claim rows it decides, and how many seeds each claim row
+needs. Runs nothing.
 
-* **Seeds per row**: the fewest seeds with 80 % power (noncentral t) to decide the row at the
-  family level, were every claim to hold as planned (Benjamini-Hochberg then decides at about
-  its per-decision rate, 2.5 %): from the row's own finished runs once two seeds exist, else from
-  a prior — the paper's size (the middle of its range) or ``plan.effect`` where it states none,
-  and a per-seed difference sd of sqrt(2) x the architecture's ``seed_sd``.
+* **Designs** (:mod:`tkd.designs`): the grid as configured, the fixed design at the waves' most
+  seeds, and the waves; with ``--days``, designs that give the slowest architecture fewer, larger
+  waves than the others. Each is simulated as the workflow runs it (each cell at its own pace, only
+  the chains an open row asks for getting seeds) on ``plan.simulations`` grids per scenario — the
+  paper's claims hold (:func:`tkd.simulate.paper_holds`), and nothing holds — and its runs are
+  scheduled on ``--gpus`` GPUs (:mod:`tkd.schedule`): GPU-hours, days and the share of rows
+  decided, each with its Monte-Carlo standard error.
 * **GPU-hours of a run**: Snakemake's benchmark files of finished runs of that architecture, else
-  its SLURM ``runtime`` in the config, labelled as an estimate.
-* **Designs**: the fixed design at the config's seeds and at the waves' most seeds, and the
-  sequential one (expected and worst case), by simulating the grid with the noise model of
-  :mod:`tkd.simulate` in two scenarios: the paper's claims hold (:func:`tkd.simulate.paper_holds`),
-  and nothing holds.
+  its ``runtime`` in the config, labelled as an estimate.
+* **Seeds per row**: with two seeds of your runs, the fewest seeds with 80 % power (noncentral t)
+  to decide the row at the family level; before that, the first wave by which the simulated waves
+  decide it in 80 % of grids where the paper holds (and, ``seeds_if_null``, where nothing holds).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from . import grid, simulate, waves
+from . import designs as designs_
+from . import grid
 from .claims import load_claims, rows_of
 from .stats import seeds_text
 
-__all__ = ["plan", "render"]
+__all__ = ["plan", "render", "Plan"]
 
 COLUMNS = ["claim", "dataset", "arch", "metric", "seeds", "source", "seeds_if_null", "methods", "runs_per_seed",
            "gpu_h_per_run", "gpu_h_source", "gpu_h", "within_budget"]
+SCENARIOS = designs_.SCENARIOS
+DESIGN_COLUMNS = ["design", "scenario", "gpu_h", "gpu_h_se", "days", "days_se", "decided", "decided_se",
+                  "of_fixed_most", "frontier"]
 
 
-def hours_per_run(config: dict, runs: pd.DataFrame) -> dict[str, tuple[float, str]]:
-    """GPU-hours of one training run per architecture, and where the figure comes from."""
-    out = {}
-    for arch in grid.archs_used(config):
-        res = config["archs"][arch]["resources"]
-        gpus = max(res["gpu"], 1)  # a CPU job: its hours
-        done = runs[runs.arch == arch] if len(runs) and "wall_seconds" in runs else pd.DataFrame()
-        if len(done) and done.wall_seconds.notna().any():
-            out[arch] = (float(done.wall_seconds.mean()) / 3600 * gpus, f"benchmarks ({done.wall_seconds.notna().sum()})")
-        else:
-            out[arch] = (res["runtime"] / 60 * gpus, "config runtime (estimate)")
-    return out
+def hours_per_run(config: dict, durations=None) -> dict[str, tuple[float, str]]:
+    """GPU-hours of one training run per architecture (a CPU job: its hours), and where the figure
+    comes from: the results folder's benchmark files, else the config's runtime (an estimate)."""
+    from .schedule import Durations
+
+    durations = durations or Durations.of(config)
+    return {arch: (h * slots, where) for arch, (h, slots, where) in durations.train.items()}
 
 
 def sequential_config(config: dict) -> dict:
@@ -52,68 +52,36 @@ def sequential_config(config: dict) -> dict:
                               for b in config["grid"]])
 
 
-@dataclass
 class Simulated:
-    """Simulated grids of one scenario, each run through its waves as the workflow runs them
-    (:func:`tkd.wave_claims.emulate`): per grid, the wave at which each claim row was decided
-    (NaN: never), whether the fixed design at the waves' most seeds decides it, and the training
-    runs the waves made per architecture."""
+    """The waves' outcomes in one scenario as :func:`row_plan` reads them: the rows of the final
+    table, which the simulation could test, per grid the wave that decided each row (``decided``)
+    and the chains' runs made, and (``fixed``) whether the fixed design at the most seeds decided it."""
 
-    rows: list
-    tested: list[bool]
-    decided: np.ndarray  # grids x rows: the wave of the decision
-    fixed: np.ndarray  # grids x rows: decided by the fixed design at the most seeds
-    made: list[dict]  # per grid: chain (dataset, arch, method) -> training runs made
-    cells: dict
+    def __init__(self, outcome: designs_.Outcome, rows: list, cells: dict, fixed: designs_.Outcome | None = None):
+        self.outcome, self.rows, self.cells = outcome, rows, cells
+        self.decided, self.tested, self.made = outcome.waves, list(outcome.tested), outcome.made
+        self.fixed = None if fixed is None else ~np.isnan(fixed.waves)
 
     def share(self, which: np.ndarray) -> tuple[float, float]:
         """The mean share of tested rows decided per grid, and its Monte-Carlo standard error."""
         per_grid = which[:, self.tested].mean(axis=1)
-        return _mean_se(per_grid)
+        return float(per_grid.mean()), float(per_grid.std(ddof=1) / math.sqrt(len(per_grid))) \
+            if len(per_grid) > 1 else math.nan
 
 
-def _mean_se(x) -> tuple[float, float]:
-    x = np.asarray(x, float)
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else math.nan
-
-
-def scenario_truth(config: dict, scenario: str):
-    """The simulated truth (top-1, confidence) of a scenario: the paper's claims hold
-    (:func:`tkd.simulate.paper_holds` at ``plan.effect``), or nothing holds."""
-    if scenario == "the paper holds":
-        return simulate.paper_holds(config["methods"], effect=config["plan"]["effect"],
-                                    confidence_effect=config["plan"]["confidence_effect"])
-    return simulate.flat(72.0), None
-
-
-def simulate_waves(config: dict, simulations: int, scenario: str, rng_seed: int = 0) -> Simulated:
-    """Simulated grids of the sequential design, each run through its waves as the workflow runs
-    them: only the chains an open row asks for get the next wave's seeds, futility included, and
-    each row is judged on the seeds it has (:func:`tkd.wave_claims.emulate`). Beside it, the fixed
-    design at the waves' most seeds, on every run of the same grid."""
-    from .claims import Criteria, claims_table
-    from .sequential import designs
-    from .wave_claims import emulate
-    from .verdicts import DECIDED
+def simulate_waves(config: dict, simulations: int, scenario: str, gpus: int | None = None) -> Simulated:
+    """The waves of ``config`` (``plan.sequential`` for blocks of fixed seeds) and the fixed design
+    at their most seeds, on ``simulations`` grids of ``scenario`` (:func:`tkd.designs.evaluate`)."""
+    from .schedule import Durations
+    from .sequential import designs as cell_designs
+    from . import waves
 
     seq = sequential_config(config)
-    cells = designs(waves.looks(seq), config["paper"]["boundary"])
-    truth, confidence = scenario_truth(config, scenario)
-    noise = {a: simulate.REGIMES["realistic"].scaled_to(config["archs"][a]["seed_sd"]) for a in grid.archs_used(seq)}
-    claims, rng = load_claims(config["paper"]["claims"]), np.random.default_rng(rng_seed)
-    criteria = Criteria.of(config["paper"])
-    decided, fixed, made, rows, tested = [], [], [], None, None
-    for _ in range(simulations):
-        runs = simulate.grid_runs(seq, truth, noise, rng, confidence)
-        waves_run = emulate(seq, runs, claims, criteria, cells)
-        at_most = claims_table(runs, claims=claims, criteria=criteria, plan=False)
-        if rows is None:
-            rows = rows_of(runs, None, None, claims, criteria)
-            tested = at_most.n.gt(0).tolist()
-        decided.append(waves_run.table.wave.to_numpy(float))
-        fixed.append(at_most.verdict.isin(DECIDED).to_numpy())
-        made.append(waves_run.runs.groupby(["dataset", "arch", "method"]).size().to_dict())
-    return Simulated(rows, tested, np.array(decided), np.array(fixed), made, cells)
+    fixed, waves_ = designs_.base_candidates(config)[1], designs_.base_candidates(seq)[0]
+    outcomes = designs_.evaluate(config, [fixed, waves_], simulations, gpus or config["plan"]["gpus"],
+                                 Durations.of(config), (scenario,), workers=1)
+    return Simulated(outcomes[1], _rows(seq), cell_designs(waves.looks(seq), config["paper"]["boundary"]),
+                     outcomes[0])
 
 
 def _first_look(decided: np.ndarray, looks: tuple, goal: float = 0.8) -> float:
@@ -181,37 +149,88 @@ def budget_rows(table: pd.DataFrame, budget: float) -> pd.Series:
     return within
 
 
+class Plan:
+    """What ``tkd plan`` found: the designs table, the rows table, the outcomes behind them."""
+
+    def __init__(self, rows: pd.DataFrame, designs: pd.DataFrame, outcomes: list, chosen: str | None = None):
+        self.rows, self.designs, self.outcomes, self.chosen = rows, designs, outcomes, chosen
+
+
 def plan(config: dict, budget: float | None = None, simulations: int | None = None,
-         finished: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rows, designs): the plan of every claim row, and each design's GPU-hours and share of
-    rows decided per scenario, with Monte-Carlo standard errors."""
-    hours = hours_per_run(config, finished if finished is not None else pd.DataFrame())
+         finished: pd.DataFrame | None = None, gpus: int | None = None, days: float | None = None,
+         progress=None) -> Plan:
+    """The plan of ``config``'s grid on ``gpus`` GPUs (default ``plan.gpus``): every design's
+    GPU-hours, days and share of rows decided per scenario, with Monte-Carlo standard errors, and
+    every claim row's seeds. ``days``: also try the designs of :func:`tkd.designs.search_candidates`
+    and choose the cheapest expected to finish within that many days in both scenarios."""
+    from .schedule import Durations
+    from .sequential import designs as cell_designs
+    from . import waves
+
+    durations = Durations.of(config)
+    hours = hours_per_run(config, durations)
     simulations = simulations or config["plan"]["simulations"]
-    cost = lambda made: sum(n * hours[chain[1]][0] for chain, n in made.items())  # noqa: E731
-    worst = sum(hours[r["arch"]][0] for r in grid.runs(sequential_config(config)))
-    designs_ = [dict(design="fixed, the config's seeds", scenario="any",
-                     gpu_h=sum(hours[r["arch"]][0] for r in grid.runs(config)))]
-    simulated = {scenario: simulate_waves(config, simulations, scenario) for scenario in SCENARIOS}
-    for scenario, sim in simulated.items():
-        share, share_se = sim.share(sim.fixed)
-        designs_.append(dict(design="fixed, the waves' most seeds", scenario=scenario, gpu_h=worst, decided=share,
-                             decided_se=share_se))
-    for scenario, sim in simulated.items():
-        spent, spent_se = _mean_se([cost(t) for t in sim.made])
-        share, share_se = sim.share(~np.isnan(sim.decided))
-        designs_.append(dict(design="sequential, expected", scenario=scenario, gpu_h=spent, gpu_h_se=spent_se,
-                             decided=share, decided_se=share_se))
-    designs_.append(dict(design="sequential, worst case", scenario="any", gpu_h=worst))
-    costs = pd.DataFrame(designs_, columns=DESIGN_COLUMNS)
-    costs["of_fixed_most"] = costs.gpu_h / worst
-    table = row_plan(config, finished, hours, simulated["the paper holds"], simulated["nothing holds"])
+    gpus = gpus or config["plan"]["gpus"]
+    candidates = designs_.base_candidates(config)
+    if days is not None:
+        chain = {a: hours[a][0] * (max(b["generations"] for b in config["grid"] if a in b["archs"]) + 1)
+                 for a in grid.archs_used(config)}
+        known = {c.specs for c in candidates}
+        candidates += [c for c in designs_.search_candidates(config, chain) if c.specs not in known]
+    outcomes = designs_.evaluate(config, candidates, simulations, gpus, durations, SCENARIOS,
+                                 config["plan"]["latency_hours"], progress)
+    table = _designs_table(outcomes)
+    chosen = choose(table, days) if days is not None else None
+    seq = sequential_config(config)
+    cells = cell_designs(waves.looks(seq), config["paper"]["boundary"])
+    by = {(o.candidate.name, o.scenario): o for o in outcomes}
+    waves_design = next(c.name for c in candidates if c.specs == designs_.base_candidates(seq)[0].specs)
+    holds, null = (Simulated(by[(waves_design, s)], _rows(seq), cells) for s in SCENARIOS)
+    row_table = row_plan(config, finished, hours, holds, null)
     if budget is not None:
-        table["within_budget"] = budget_rows(table, budget)
-    return table, costs
+        row_table["within_budget"] = budget_rows(row_table, budget)
+    return Plan(row_table, table, outcomes, chosen)
 
 
-SCENARIOS = ("the paper holds", "nothing holds")
-DESIGN_COLUMNS = ["design", "scenario", "gpu_h", "gpu_h_se", "decided", "decided_se"]
+def _criteria(config: dict):
+    from .claims import Criteria
+
+    return Criteria.of(config["paper"])
+
+
+def _rows(config: dict) -> list:
+    """The claim rows of a grid (one simulated table of it: which rows exist, their cells and chains)."""
+    from . import simulate
+
+    runs = simulate.grid_runs(config, simulate.flat(72.0), rng=np.random.default_rng(0),
+                              seeds=[0, 1, 2])
+    return rows_of(runs, None, None, load_claims(config["paper"]["claims"]), _criteria(config))
+
+
+def _designs_table(outcomes: list) -> pd.DataFrame:
+    out = []
+    for o in outcomes:
+        (gpu_h, gpu_h_se), (days, days_se), (decided, decided_se) = (o.mean_se(w) for w in ("gpu_h", "days",
+                                                                                           "decided"))
+        out.append(dict(design=o.candidate.name, scenario=o.scenario, gpu_h=gpu_h, gpu_h_se=gpu_h_se, days=days,
+                        days_se=days_se, decided=decided, decided_se=decided_se, specs=o.candidate.describe()))
+    table = pd.DataFrame(out)
+    fixed_most = table[table.design == "fixed, most seeds"].set_index("scenario")
+    table["of_fixed_most"] = [g / fixed_most.gpu_h[s] for g, s in zip(table.gpu_h, table.scenario)]
+    table["frontier"] = False
+    for _, part in table.groupby("scenario"):
+        table.loc[part.index, "frontier"] = designs_.frontier(part)
+    return table
+
+
+def choose(table: pd.DataFrame, days: float) -> str | None:
+    """The cheapest design (expected GPU-hours where the paper holds) expected to finish within
+    ``days`` in both scenarios; None when no design does."""
+    wide = table.pivot(index="design", columns="scenario", values=["gpu_h", "days"])
+    fits = wide[(wide["days"] <= days).all(axis=1)]
+    if fits.empty:
+        return None
+    return str(fits["gpu_h"]["the paper holds"].idxmin())
 
 
 def _cell(x: float, se: float, fmt: str) -> str:
@@ -220,36 +239,81 @@ def _cell(x: float, se: float, fmt: str) -> str:
     return format(x, fmt) + ("" if math.isnan(se) else f" ± {format(se, fmt)}")
 
 
-def _designs_text(costs: pd.DataFrame) -> str:
+def designs_text(table: pd.DataFrame, chosen: str | None = None) -> str:
+    """The designs table as a terminal shows it (fits 100 columns)."""
     show = pd.DataFrame({
-        "design": costs.design, "scenario": costs.scenario,
-        "gpu_h": [_cell(x, se, ".0f") for x, se in zip(costs.gpu_h, costs.gpu_h_se)],
-        "decided": [_cell(x, se, ".1%") for x, se in zip(costs.decided, costs.decided_se)],
-        "of_fixed_most": costs.of_fixed_most.map(lambda x: f"{x:.2f}")})
-    return show.to_markdown(index=False, disable_numparse=True)  # keep the formats above
+        "design": [f"{d}{' *' if d == chosen else ''}" for d in table.design],
+        "scenario": table.scenario.map({"the paper holds": "paper holds", "nothing holds": "null"}),
+        "GPU-h": [_cell(x, se, ".0f") for x, se in zip(table.gpu_h, table.gpu_h_se)],
+        "days": [_cell(x, se, ".1f") for x, se in zip(table.days, table.days_se)],
+        "decided": [_cell(100 * x, 100 * se, ".1f") for x, se in zip(table.decided, table.decided_se)],
+        "÷ fixed": table.of_fixed_most.map(lambda x: f"{x:.2f}"),
+        "frontier": table.frontier.map({True: "yes", False: ""})})
+    return show.to_markdown(index=False, disable_numparse=True)
 
 
-def render(rows: pd.DataFrame, costs: pd.DataFrame, budget: float | None = None) -> str:
-    show = rows.assign(seeds=rows.seeds.map(lambda x: "–" if math.isnan(x) else seeds_text(x)),
-                       seeds_if_null=rows.seeds_if_null.map(lambda x: "–" if math.isnan(x) else seeds_text(x)),
-                       gpu_h_per_run=rows.gpu_h_per_run.map(lambda x: f"{x:.2f}"),
-                       gpu_h=rows.gpu_h.map(lambda x: "–" if not math.isfinite(x) else f"{x:.1f}"))
-    cols = [c for c in COLUMNS if c in show and c not in ("runs_per_seed",)]
-    lines = ["# Seeds each claim row needs (80 % power at the family level) and their GPU-hours", "",
-             show[cols].to_markdown(index=False, disable_numparse=True), "",
-             "seeds: where the row has no two seeds of your runs yet, the first wave by which it is decided in 80 % of "
-             "grids simulated as if the paper holds (its sizes, plan.effect where it states none, each "
-             "architecture's seed_sd); with your runs, the seeds for 80 % power at their estimate and spread. "
-             "gpu_h: the row's methods at its seeds (the designs below pay a chain shared by rows once).", "",
-             "seeds_if_null: the first wave by which the row is decided (negligible or contradicted) in 80 % of "
-             "grids simulated with no effect anywhere.", "",
-             "# GPU-hours and rows decided of each design", "", _designs_text(costs), "",
-             "± one Monte-Carlo standard error over the simulated grids; decided: the share of the simulated rows "
-             "(not C6, C8) with a verdict other than inconclusive; of_fixed_most: GPU-hours over the fixed design "
-             "at the waves' most seeds."]
+def rows_text(rows: pd.DataFrame) -> str:
+    """One line per claim row (claim, metric, cell): the seeds it needs and their GPU-hours."""
+    show = pd.DataFrame({
+        "claim": rows.claim, "metric": rows.metric, "arch": rows.arch,
+        "seeds": rows.seeds.map(lambda x: "–" if math.isnan(x) else seeds_text(x)),
+        "if null": rows.seeds_if_null.map(lambda x: "–" if math.isnan(x) else seeds_text(x)),
+        "GPU-h": rows.gpu_h.map(lambda x: "–" if not math.isfinite(x) else f"{x:.0f}"),
+        "from": [_source_key(x) for x in rows.source]})
+    return show.to_markdown(index=False, disable_numparse=True)
+
+
+SOURCES = {"your runs": "your runs: noncentral t at their estimate and spread, fixed design",
+           "simulated": "simulated: the first wave by which 80 % of grids simulated as if the paper holds decide "
+                        "the row (its sizes, plan.effect where it states none, each architecture's seed_sd)",
+           "not simulated": "not simulated (ensembles, probes): planned from your runs once two seeds exist"}
+
+
+def _source_key(source: str) -> str:
+    return next(k for k in SOURCES if source.startswith(k))
+
+
+def render(result: Plan, gpus: int, simulations: int, budget: float | None = None,
+           days: float | None = None, written: list[str] = ()) -> str:
+    """``tkd plan``'s answer: the designs first, then the rows, the explanations once at the end."""
+    table, rows = result.designs, result.rows
+    lines = [f"# Designs on {gpus} GPUs ({simulations} simulated grids per scenario)", "",
+             designs_text(table, result.chosen), ""]
+    if days is not None:
+        lines += [f"* cheapest expected to finish within {days:g} days in both scenarios: {result.chosen}"
+                  if result.chosen else f"no design tried is expected to finish within {days:g} days in both scenarios",
+                  ""]
+    named = table.drop_duplicates("design")
+    lines += ["Designs: " + "; ".join(f"{d}: {spec}" for d, spec in zip(named.design, named.specs)
+                                       if d not in ("as configured", "fixed, most seeds", "waves")), ""] \
+        if len(named) > 3 else []
+    lines += ["# Seeds each claim row needs (80 % power at the family level) and their GPU-hours", "",
+              rows_text(rows), ""]
     if budget is not None:
         decided = rows[rows.within_budget]
-        lines += ["", f"# A budget of {budget:g} GPU-hours can expect to decide {len(decided)} of {len(rows)} rows", "",
-                  "\n".join(f"- {r.claim} {r.dataset}/{r.arch} {r.metric}: {seeds_text(r.seeds)} seeds"
-                            for r in decided.itertuples()) or "- none"]
-    return "\n".join(lines)
+        lines += [f"A budget of {budget:g} GPU-hours can expect to decide {len(decided)} of {len(rows)} rows: "
+                  + (", ".join(f"{r.claim} {r.arch} {r.metric} ({seeds_text(r.seeds)} seeds)"
+                               for r in decided.itertuples()) or "none"), ""]
+    sources = sorted({_source_key(x) for x in rows.source})
+    lines += [f"GPU-h of a run: {_hours_note(rows)}. days: the runs made scheduled on {gpus} GPUs as the workflow "
+              "runs them (each cell at its own pace; the ready job with the longest path first). decided: the "
+              "share of the simulated rows (not C6, C8) with a verdict; ± one Monte-Carlo standard error; "
+              "÷ fixed: GPU-hours over the fixed design at the most seeds; frontier: no design is both cheaper and "
+              "sooner.",
+              "seeds (from: " + "; ".join(SOURCES[k] for k in sources) + "); if null: the first wave by which the "
+              "waves call the row not reproduced in 80 % of grids where nothing holds. Full tables: -o."]
+    return "\n".join(_wrap(line) for line in lines)
+
+
+def _hours_note(rows: pd.DataFrame) -> str:
+    per = rows.drop_duplicates("arch")
+    return ", ".join(f"{a} {h:.2f} ({w})" for a, h, w in zip(per.arch, per.gpu_h_per_run, per.gpu_h_source))
+
+
+def _wrap(line: str, width: int = 100) -> str:
+    """Prose wrapped to ``width`` columns; table lines as they are (they are built to fit)."""
+    import textwrap
+
+    if line.startswith("|") or len(line) <= width:
+        return line
+    return textwrap.fill(line, width, break_on_hyphens=False)

@@ -19,11 +19,38 @@ benchmarks or nothing.
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import layout
 
 __all__ = ["Job", "Durations", "jobs_of", "simulate"]
 
 CHECKPOINT = "wave"
+TRANSFER_HOURS = 1.0  # a transfer probe's requested runtime (workflow/rules/analysis.smk), until its benchmarks say
+
+
+def _measured(results: Path, pattern: str, arch: str | None = None) -> list[float]:
+    """The seconds (column ``s``) of every benchmark file of ``pattern`` under ``results``, of one
+    architecture where given; unreadable files are skipped."""
+    import glob
+    import re
+
+    keys = dict.fromkeys(re.findall(r"{(\w+)}", pattern), "*")
+    if arch is not None and "arch" in keys:
+        keys["arch"] = glob.escape(arch)
+    out = []
+    for path in glob.glob(str(results / pattern.format(**keys))):
+        try:
+            with open(path) as f:
+                header, *rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+            out += [float(row[header.index("s")]) for row in rows]
+        except (OSError, ValueError, IndexError):
+            continue
+    return [x for x in out if math.isfinite(x) and x >= 0]
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,36 @@ class Durations:
     rules: dict[str, float] = field(default_factory=dict)
     transfer_slots: dict[str, int] = field(default_factory=dict)
     local: bool = False
+
+    @classmethod
+    def of(cls, config: dict, local: bool = False) -> "Durations":
+        """From the results folder's Snakemake benchmark files where they exist (the mean of each
+        rule's, per architecture where its jobs are per chain or run), else a training run's
+        configured ``runtime`` (an estimate) and a transfer probe's requested hour; a GPU job holds
+        its architecture's GPUs (a CPU job one slot). ``local``: a run on N cores, where every job
+        holds one."""
+        from . import grid
+
+        results = Path(config["results"])
+        train, rules, transfer_slots = {}, {}, {}
+        for arch in grid.archs_used(config):
+            res = config["archs"][arch]["resources"]
+            slots = 1 if local else max(res["gpu"], 1)
+            transfer_slots[arch] = slots
+            seconds = _measured(results, layout.BENCHMARKS["train"], arch)
+            train[arch] = ((float(np.mean(seconds)) / 3600, slots, f"benchmarks ({len(seconds)})") if seconds else
+                           (res["runtime"] / 60, slots, "config runtime (estimate)"))
+            seconds = _measured(results, layout.BENCHMARKS["transfer"], arch)
+            rules[f"transfer/{arch}"] = float(np.mean(seconds)) / 3600 if seconds else TRANSFER_HOURS
+            seconds = _measured(results, layout.BENCHMARKS["evaluate"], arch)
+            if seconds:
+                rules[f"evaluate/{arch}"] = float(np.mean(seconds)) / 3600
+        for name in ("synthetic_data", "data", "wave", "cell_tables", "aggregate", "paper_tables", "paper_figures",
+                     "compute_figure"):
+            seconds = _measured(results, layout.BENCHMARKS[name])
+            if seconds:
+                rules["data" if name == "synthetic_data" else name] = float(np.mean(seconds)) / 3600
+        return cls(train, rules, transfer_slots, local)
 
     def rule(self, name: str, arch: str | None = None) -> float:
         return self.rules.get(f"{name}/{arch}", self.rules.get(name, 0.0))

@@ -28,6 +28,7 @@ accuracy) is :data:`QUANTITIES`.
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass
 
@@ -41,7 +42,7 @@ __all__ = ["Quantity", "QUANTITIES", "partitions", "cross_fit", "side_values", "
 
 FOLDS = 10  # a seed's group is chosen on the seeds of the other folds: one per seed up to 10 seeds
 PARTITIONS = 4  # beyond, random partitions into FOLDS folds, averaged (docs/analyses.md: why these numbers)
-REPLICATES = 400  # bootstrap resamples of the seeds for a cross-fitted row's standard error
+REPLICATES = 200  # bootstrap resamples of the seeds for a cross-fitted row's standard error (Efron and Tibshirani: 200 suffice for a standard error)
 _FOLD_SEED, _BOOT_SEED = 20190127, 20190128  # the generators of the folds and the resamples (see partitions)
 CHOOSE_ON = "test_top1"  # the best generation is the most accurate one (on a half, or on the whole test set)
 DEFAULT_RESOLUTION = 0.01  # points: one image of a 10,000-image test set, where the image count is not known
@@ -99,10 +100,19 @@ def _chosen(choose: np.ndarray, folds: np.ndarray, weights: np.ndarray) -> np.nd
     on its own value. Ties go to the lowest index. Returns replicates × seeds."""
     present = ~np.isnan(choose)
     filled = np.where(present, choose, 0.0)
-    member = folds[None, :] == np.arange(folds.max() + 1)[:, None]  # folds × seeds
-    inside = np.einsum("rs,ks,sg->rkg", weights, member, filled)
-    count = np.einsum("rs,ks,sg->rkg", weights, member, present.astype(float))
-    other, other_count = (inside.sum(1, keepdims=True) - inside)[:, folds], (count.sum(1, keepdims=True) - count)[:, folds]
+    sums = weights[:, :, None] * filled[None]  # replicates × seeds × groups
+    counts = weights[:, :, None] * present[None]
+    if len(np.unique(folds)) == len(folds):  # one seed per fold (leave one out): a fold's sum is its seed's
+        other = sums.sum(1, keepdims=True) - sums
+        other_count = counts.sum(1, keepdims=True) - counts
+    else:
+        order = np.argsort(folds, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(folds[order]) != 0])
+        inside = np.add.reduceat(sums[:, order], starts, axis=1)  # replicates × folds × groups
+        count = np.add.reduceat(counts[:, order], starts, axis=1)
+        fold_index = np.searchsorted(folds[order][starts], folds)  # each seed's fold, as a row of ``inside``
+        other = (inside.sum(1, keepdims=True) - inside)[:, fold_index]
+        other_count = (count.sum(1, keepdims=True) - count)[:, fold_index]
     with np.errstate(invalid="ignore", divide="ignore"):
         score = other / other_count  # replicates × seeds × groups
     alone = (other_count == 0).all(axis=2, keepdims=True)
@@ -138,6 +148,14 @@ def side_values(cube: Cube, groups: list[tuple[int, int]], quantity: str, halves
     chooses per seed on the other folds (:func:`cross_fit`): on half a to score half b, and on half
     b to score half a, and averages the two scores; a quantity without halves (a linear probe's, on
     another data set) is chosen on the whole source test set."""
+    memo = cube.memo.setdefault("side_values", {})
+    key = (tuple(groups), quantity, halves, None if weights is None else id(weights))
+    if key not in memo:  # a side shared by rows (C3's two rows, C5's subject) is chosen once per cube
+        memo[key] = _side_values(cube, groups, quantity, halves, weights)
+    return memo[key]
+
+
+def _side_values(cube: Cube, groups, quantity: str, halves: bool, weights) -> tuple[np.ndarray, list]:
     q = QUANTITIES[quantity]
     n = len(cube.seeds)
     weights = np.ones((1, n)) if weights is None else weights
@@ -186,8 +204,7 @@ def bootstrap_se(cube: Cube, sides: list[list[tuple[int, int]]], quantity: str, 
     (docs/analyses.md). With folds each choice rests on most of the seeds, and the bootstrap's
     standard error follows the estimate's spread as seeds grow (measured there)."""
     n = len(cube.seeds)
-    rng = np.random.default_rng([_BOOT_SEED, n])
-    weights = np.vstack([np.ones(n), rng.multinomial(n, np.full(n, 1.0 / n), REPLICATES)])  # row 0: the seeds
+    weights = _bootstrap_weights(n)  # row 0: the seeds themselves
     values = [side_values(cube, groups, quantity, halves, weights)[0] for groups in sides]
     diff = values[0] - values[1] if len(values) == 2 else values[0]
     m = int((~np.isnan(diff[0])).sum())
@@ -198,6 +215,15 @@ def bootstrap_se(cube: Cube, sides: list[list[tuple[int, int]]], quantity: str, 
         means = (used * np.nan_to_num(diff)).sum(axis=1)[1:] / used.sum(axis=1)[1:]
     means = means[np.isfinite(means)]
     return float(means.std(ddof=1) * np.sqrt(m / (m - 1))) if len(means) > 1 else np.nan
+
+
+@functools.lru_cache(maxsize=256)
+def _bootstrap_weights(n: int) -> np.ndarray:
+    """The seeds once, then :data:`REPLICATES` resamples of them (counts per seed), seeded by ``n``."""
+    rng = np.random.default_rng([_BOOT_SEED, n])
+    weights = np.vstack([np.ones(n), rng.multinomial(n, np.full(n, 1.0 / n), REPLICATES)]).astype(float)
+    weights.setflags(write=False)
+    return weights
 
 
 def image_resolution(images) -> float:

@@ -35,6 +35,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import special
 from scipy import stats as st
 from scipy.special import logsumexp
 
@@ -65,9 +66,13 @@ class Design:
         return self.t ** (0.5 - self.shape)
 
     def crossing(self, c: float) -> float:
-        """P(some look's weighted z reaches ``c``) with no effect, for t-statistics of Gaussian values."""
+        """P(some look's weighted z reaches ``c``) with no effect, for t-statistics of Gaussian values
+        (cached: the waves judge the same rows at the same looks again and again)."""
+        return _crossing(self, float(c))
+
+    def _crossing(self, c: float) -> float:
         if len(self.looks) == 1:
-            return float(st.norm.sf(c))
+            return float(special.ndtr(-c))
         top = _null_maxima(self.looks, self.shape)
         count = len(top) - np.searchsorted(top, c, side="left")
         if count >= _TAIL:
@@ -85,9 +90,12 @@ class Design:
         return float(logsumexp(st.norm.logsf(c / self.weights)))
 
     def boundary(self, alpha: float) -> float:
-        """The constant ``c`` whose crossing probability is ``alpha``."""
+        """The constant ``c`` whose crossing probability is ``alpha`` (cached: a table asks often)."""
+        return _boundary(self, float(alpha))
+
+    def _boundary(self, alpha: float) -> float:
         if len(self.looks) == 1:
-            return float(st.norm.isf(alpha))
+            return float(-special.ndtri(alpha))
         top = _null_maxima(self.looks, self.shape)
         if alpha * len(top) >= _TAIL:
             return float(top[int(math.ceil(len(top) * (1 - alpha)))])
@@ -107,11 +115,21 @@ class Design:
         (on the z scale: the t-test at that look is then read at this level); ``seeds``: the row's
         seeds there, where they differ from the look's planned number."""
         weight = self.weights[look] if seeds is None else float(self.weight(seeds))
-        return float(st.norm.sf(self.boundary(alpha) / weight))
+        return float(special.ndtr(-self.boundary(alpha) / weight))
 
     def repeated_p(self, z: list[float]) -> float:
         """The repeated p-value of z-statistics at the first ``len(z)`` looks."""
         return self.crossing(float(np.max(np.asarray(z, float) * self.weights[: len(z)])))
+
+
+@functools.lru_cache(maxsize=4096)
+def _boundary(design: Design, alpha: float) -> float:
+    return design._boundary(alpha)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _crossing(design: Design, c: float) -> float:
+    return design._crossing(c)
 
 
 @functools.lru_cache(maxsize=32)
@@ -183,5 +201,5 @@ class SequentialTrack(Track):
 def evidence(samples: list[Sample | None], region: Region) -> dict[str, np.ndarray]:
     """The z-statistic of each decision at each look (a look that cannot decide counts as none)."""
     p = np.array([p_values(s, region) if s is not None and s.n >= MIN_SEEDS else (1.0, 1.0) for s in samples])
-    z = st.norm.isf(p)
+    z = -special.ndtri(p)  # scipy's norm.isf, without its per-call checks
     return {"supported": z[:, 0], "against": z[:, 1]}

@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 from scipy import stats as st
 
 __all__ = ["VERDICTS", "DIRECTIONS", "SIZES", "MIN_SEEDS", "ALPHA", "POWER", "MAX_SEEDS", "Sample", "Region",
@@ -94,9 +95,28 @@ def sample(values, floor: float = 0.0, se: float | None = None) -> Sample:
 
 
 def skewness(x: np.ndarray) -> float:
-    """The sample skewness of ``x`` (adjusted Fisher-Pearson), NaN below SHAPE_MIN_SEEDS values or
-    without spread."""
-    return float(st.skew(x, bias=False)) if len(x) >= SHAPE_MIN_SEEDS and x.std() > 0 else math.nan
+    """The sample skewness of ``x`` (adjusted Fisher-Pearson, as scipy's ``skew(bias=False)``), NaN
+    below SHAPE_MIN_SEEDS values or without spread."""
+    n = len(x)
+    if n < SHAPE_MIN_SEEDS or not x.std() > 0:
+        return math.nan
+    d = x - x.mean()
+    m2, m3 = float((d * d).mean()), float((d * d * d).mean())
+    return math.sqrt(n * (n - 1)) / (n - 2) * m3 / m2 ** 1.5
+
+
+# Student's t through scipy.special (the functions scipy.stats.t calls, without its per-call checks:
+# the same values, about a hundred times faster; a table judges thousands of rows in a plan)
+def t_sf(x, df):
+    return special.stdtr(df, -np.asarray(x, float))
+
+
+def t_cdf(x, df):
+    return special.stdtr(df, np.asarray(x, float))
+
+
+def t_ppf(q, df):
+    return special.stdtrit(df, np.asarray(q, float))
 
 
 def table_shape(samples: list[Sample]) -> str:
@@ -222,7 +242,7 @@ def interval(s: Sample, alpha: float = ALPHA) -> tuple[float, float]:
     """The two-sided Student-t interval of the mean at level 1 − 2·alpha; (nan, nan) below 2 values."""
     if s.n < 2:
         return math.nan, math.nan
-    half = float(st.t.ppf(1 - alpha, s.df)) * s.se
+    half = float(t_ppf(1 - alpha, s.df)) * s.se
     return s.mean - half, s.mean + half
 
 
@@ -241,12 +261,12 @@ def p_values(s: Sample, region: Region) -> tuple[float, float]:
         return 1.0, 1.0
     m, se = _claim_space(s, region)
     z_low, z_high = (m - region.low) / se, (m - region.high) / se
-    above_low, below_high = st.t.sf(z_low, s.df), st.t.cdf(z_high, s.df)  # each small when its side is clear
+    above_low, below_high = t_sf(z_low, s.df), t_cdf(z_high, s.df)  # each small when its side is clear
     p_sup = max(above_low, below_high)
     if region.direction_only:
-        p_against = st.t.cdf((m - region.delta) / se, s.df)
+        p_against = t_cdf((m - region.delta) / se, s.df)
     else:
-        p_against = min(st.t.cdf(z_low, s.df), st.t.sf(z_high, s.df))
+        p_against = min(t_cdf(z_low, s.df), t_sf(z_high, s.df))
     return float(p_sup), float(p_against)
 
 
@@ -293,7 +313,7 @@ def power(mean: float, sd: float, n, region: Region, alpha: float = ALPHA, aim: 
     aim = aim or target(mean, region)
     n = np.asarray(n, dtype=float)
     df = n - 1
-    crit = st.t.ppf(1 - alpha, df)
+    crit = t_ppf(1 - alpha, df)
     m, k = region.sign * mean, np.sqrt(n) / sd
 
     def ncp(bound):

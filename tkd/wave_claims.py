@@ -12,12 +12,14 @@ planner and the tests.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from .claims import ClaimRow, Criteria, finish_table, rows_of
+from .claims import ClaimRow, Criteria, RowCache, finish_table, rows_of
 from .errors import SpecError
 from .sequential import Design, SequentialTrack, designs, evidence
 from .stats import MIN_SEEDS, power
@@ -71,25 +73,33 @@ def _at_look(frame: pd.DataFrame | None, seeds: dict[tuple, set]) -> pd.DataFram
     """The rows of ``frame`` whose seed was run by the look (``seeds``: cell -> its seeds by then)."""
     if frame is None or frame.empty:
         return frame
-    return frame[[s in seeds.get((d, a), ()) for d, a, s in zip(frame.dataset, frame.arch, frame.seed)]]
+    keep = np.zeros(len(frame), bool)
+    dataset, arch, seed = (frame[c].to_numpy() for c in ("dataset", "arch", "seed"))
+    for (d, a), wanted in seeds.items():
+        keep |= (dataset == d) & (arch == a) & np.isin(seed, list(wanted))
+    return frame[keep]
 
 
 def rows_at_look(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria: Criteria,
-                 cell_designs: dict[tuple[str, str], Design], look: int, order: dict | None = None) -> list[ClaimRow]:
+                 cell_designs: dict[tuple[str, str], Design], look: int, order: dict | None = None,
+                 cache: dict | None = None) -> list[ClaimRow]:
     """The claims table's rows at look ``look`` (1-based): each cell's first seeds by then
-    (``order``: :func:`seed_order` of ``runs``, when the caller has it)."""
+    (``order``: :func:`seed_order` of ``runs``, when the caller has it; ``cache``: see
+    :func:`tkd.claims.rows_of`)."""
     order = seed_order(runs) if order is None else order
     seeds = {cell: set(order.get(cell, [])[: d.looks[min(look, len(d.looks)) - 1]]) for cell, d in cell_designs.items()}
-    return rows_of(_at_look(runs, seeds), _at_look(ensembles, seeds), _at_look(transfer, seeds), claims, criteria)
+    return rows_of(_at_look(runs, seeds), _at_look(ensembles, seeds), _at_look(transfer, seeds), claims, criteria,
+                   cache)
 
 
 def samples_by_look(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria: Criteria,
-                    cell_designs: dict[tuple[str, str], Design], through: int) -> list[list[ClaimRow]]:
+                    cell_designs: dict[tuple[str, str], Design], through: int,
+                    cache: dict | None = None) -> list[list[ClaimRow]]:
     """The claims table's rows at every look 1..``through``: each cell's first seeds by then."""
     per_look = []
     order = seed_order(runs)
     for look in range(1, through + 1):
-        rows = rows_at_look(runs, ensembles, transfer, claims, criteria, cell_designs, look, order)
+        rows = rows_at_look(runs, ensembles, transfer, claims, criteria, cell_designs, look, order, cache)
         if per_look and [r.key for r in rows] != [r.key for r in per_look[0]]:
             raise ValueError(f"the claims table's rows differ between waves 1 and {look}")
         per_look.append(rows)
@@ -97,13 +107,15 @@ def samples_by_look(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFram
 
 
 def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria: Criteria,
-          cell_designs: dict[tuple[str, str], Design], through: int, plan: bool = True, looked=None):
+          cell_designs: dict[tuple[str, str], Design], through: int, plan: bool = True, looked=None,
+          cache: dict | None = None, tabulate: bool = True):
     """The claims table after wave ``through``: every row judged on its repeated p-values, with the
     wave at which it was decided (``wave``) or stopped asking for seeds as futile (``futile``).
     Returns (table, family, needs): ``needs`` lists the (dataset, arch, method) chains that the open
     rows need, where their cell has more waves. ``looked``: :func:`samples_by_look` of these
-    arguments, when the caller has it."""
-    per_look = looked or samples_by_look(runs, ensembles, transfer, claims, criteria, cell_designs, through)
+    arguments, when the caller has it. ``tabulate`` False: no table (None), the family and the
+    needs alone, from the same judgement (the emulated waves ask for no more)."""
+    per_look = looked or samples_by_look(runs, ensembles, transfer, claims, criteria, cell_designs, through, cache)
     base = per_look[-1]
     designs_ = [cell_designs.get(row.cell) for row in base]
     by_row = [[rows[i].sample for rows in per_look][: len(d.looks)] if d else [] for i, d in enumerate(designs_)]
@@ -115,6 +127,13 @@ def judge(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteri
                 for i, (row, d) in enumerate(zip(per_look[look], designs_))]
 
     decided_at = _decided_at(table_at, len(per_look), criteria.fdr)
+    if not tabulate:
+        judged, family = judge_table(table_at(through - 1), criteria.fdr, plan=False)
+        futile = _futile_at(by_row, base, designs_, decided_at, criteria)
+        needs = sorted({row.cell + (m,) for row, d, r, f in zip(base, designs_, judged, futile)
+                        if r["verdict"] == "inconclusive" and r["n"] > 0 and math.isnan(f) and d
+                        and through < len(d.looks) for m in row.needs})
+        return None, family, needs
     table, family = finish_table(table_at(through - 1), criteria.fdr, plan)
     table["wave"] = decided_at
     table["futile"] = _futile_at(by_row, base, designs_, decided_at, criteria)
@@ -162,8 +181,7 @@ def _futile_at(by_row, base, designs_, decided_at, criteria: Criteria) -> list[f
                 break
             if s is None or s.n < MIN_SEEDS or s.constant:
                 continue
-            chance = max(float(power(s.mean, s.sd, design.looks[-1], row.region, alpha, aim))
-                         for aim in ("supported", "against"))
+            chance = _chance(s.mean, s.sd, design.looks[-1], row.region, alpha)
             if chance < criteria.futility:
                 out[i] = look + 1
                 break
@@ -200,20 +218,21 @@ def decision(table: pd.DataFrame, wave: int, next_runs: list[dict], needs, runs_
 
 
 def final_table(runs: pd.DataFrame, ensembles, transfer, claims: pd.DataFrame, criteria: Criteria, planned: dict,
-                boundary: float, looks: list[int] | None = None, strict: bool = True, plan: bool = True):
+                boundary: float, looks: list[int] | None = None, strict: bool = True, plan: bool = True,
+                cache: dict | None = None):
     """The claims table of a grid in waves: every row of every cell judged once, as one family,
     each cell at its ``planned`` waves (or ``looks``) through the last wave its seeds reach
     (:func:`looks_of_runs`). The workflow's paper tables, ``tkd claims --looks``, ``tkd tables`` and
     the planner's emulation all call it. Returns (table, family)."""
     cells, through = looks_of_runs(runs, planned, looks, boundary, strict)
-    table, family, _ = judge(runs, ensembles, transfer, claims, criteria, cells, through, plan=plan)
+    table, family, _ = judge(runs, ensembles, transfer, claims, criteria, cells, through, plan=plan, cache=cache)
     return table, family
 
 
 @dataclass
 class Emulated:
     """The waves of one grid as the workflow runs them: the final table and family, the wave each
-    cell stopped after, and the runs made."""
+    cell stopped after, and the runs made (with the wave of their cell that asked for them)."""
 
     table: pd.DataFrame
     family: object
@@ -222,12 +241,13 @@ class Emulated:
 
 
 def emulate(config: dict, runs: pd.DataFrame, claims: pd.DataFrame, criteria: Criteria,
-            cell_designs: dict[tuple[str, str], Design]) -> Emulated:
+            cell_designs: dict[tuple[str, str], Design], cache: dict | None = None) -> Emulated:
     """The workflow's waves over ``runs``, a runs table of every run the grid may make (simulated):
     each cell on its own, wave 1's runs, then after each wave the cell's rows judged
     (:func:`cell_judge`) and only the runs its open rows ask for (:func:`asked`) added, until none
     is asked for or its last wave — the steps of the workflow's checkpoint (:func:`tkd.jobs.wave`),
-    by the same functions; then the final table (:func:`final_table`)."""
+    by the same functions; then the final table (:func:`final_table`). ``cache``: a dict kept across
+    emulations of the same ``runs`` (other designs of one simulated grid): see :func:`tkd.claims.rows_of`."""
     from . import grid
     from .waves import Waves
 
@@ -238,22 +258,51 @@ def emulate(config: dict, runs: pd.DataFrame, claims: pd.DataFrame, criteria: Cr
         return [position[tuple(k[c] for c in grid.KEYS)] for k in keys]
 
     plan_waves = Waves(config, lambda cell, wave: None)
-    made, stopped = [], {}
+    if cache is None or not cache.checked:  # checked once here, not again for each wave's subset of it
+        cache = RowCache() if cache is None else cache
+        from . import runs_table
+        from .claims import measures
+
+        runs_table.check(runs, measures=measures(claims)[0])
+        cache.checked = True
+    made, stopped, wave_of = [], {}, {}
     for cell, looks in plan_waves.cells.items():
-        mine = rows(plan_waves.first(cell))
-        looked, wave = [], 0
-        while len(looks) > 1:
-            wave += 1
-            present = runs.iloc[sorted(mine)]
-            looked.append(rows_at_look(present, None, None, claims, criteria, {cell: cell_designs[cell]}, wave))
-            _, _, needs = cell_judge(present, None, None, claims, criteria, cell, cell_designs[cell], wave, looked)
-            more = asked(plan_waves.next_wave(cell, wave + 1), needs) if wave < len(looks) else []
-            if not more:
-                break
-            mine += rows(more)
-        stopped[cell] = max(wave, 1)
+        key = ("cell", cell, cell_designs[cell])  # a cell's waves depend on its own design and runs alone
+        if key not in cache:
+            cache[key] = _emulate_cell(plan_waves, cell, cell_designs[cell], runs, rows, claims, criteria, cache)
+        mine, waves_of_cell, stopped[cell] = cache[key]
         made += mine
-    present = runs.iloc[sorted(made)].reset_index(drop=True)
+        wave_of.update(waves_of_cell)
+    made = sorted(made)
+    present = runs.iloc[made].assign(wave=[wave_of[i] for i in made]).reset_index(drop=True)
     table, family = final_table(present, None, None, claims, criteria, plan_waves.cells, config["paper"]["boundary"],
-                                plan=False)
+                                plan=False, cache=cache)
     return Emulated(table, family, stopped, present)
+
+
+def _emulate_cell(plan_waves, cell, design: Design, runs: pd.DataFrame, rows, claims: pd.DataFrame,
+                  criteria: Criteria, cache: RowCache) -> tuple[list[int], dict[int, int], int]:
+    """One cell's waves: the positions (in ``runs``) of the runs it makes, the wave that asked for
+    each, and the wave after which it stopped."""
+    mine = rows(plan_waves.first(cell))
+    wave_of = dict.fromkeys(mine, 1)
+    looked, wave = [], 0
+    while len(design.looks) > 1:
+        wave += 1
+        present = runs.iloc[sorted(mine)]
+        looked.append(rows_at_look(present, None, None, claims, criteria, {cell: design}, wave, cache=cache))
+        _, _, needs = judge(present, None, None, claims, criteria, {cell: design}, wave, plan=False, looked=looked,
+                            tabulate=False)  # the cell's checkpoint's needs (cell_judge), without its table
+        more = asked(plan_waves.next_wave(cell, wave + 1), needs) if wave < len(design.looks) else []
+        if not more:
+            break
+        mine = mine + rows(more)
+        wave_of.update(dict.fromkeys(rows(more), wave + 1))
+    return mine, wave_of, max(wave, 1)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _chance(mean: float, sd: float, most: int, region, alpha: float) -> float:
+    """The chance that ``most`` seeds reach either decision, were ``mean`` and ``sd`` the truth
+    (cached: a row is judged at the same look after every later wave)."""
+    return max(float(power(mean, sd, most, region, alpha, aim)) for aim in ("supported", "against"))

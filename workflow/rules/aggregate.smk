@@ -19,6 +19,8 @@ rule cell_tables:
         tables=lambda w: get_tables_params(cell_final_runs(w)),
     log:
         f"{RESULTS}/logs/cells/{{dataset}}/{{arch}}.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['cell_tables']}",
     conda:
         "../../envs/tkd.yaml"
     script:
@@ -37,6 +39,8 @@ rule aggregate:
         summary=f"{SUMMARY}/summary.md",
     log:
         f"{RESULTS}/logs/aggregate.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['aggregate']}",
     conda:
         "../../envs/tkd.yaml"
     script:

@@ -15,6 +15,8 @@ rule transfer:
         device=config["execution"]["device"],
     log:
         f"{RESULTS}/logs/transfer/{layout.CHAIN_ID}.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['transfer']}",
     threads: config["execution"]["threads"]
     resources:
         runtime=60,

@@ -14,6 +14,8 @@ rule synthetic_data:
         options=lambda w: {k: v for k, v in config["datasets"][w.dataset].items() if k != "kind"},
     log:
         f"{RESULTS}/logs/data/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['synthetic_data']}",
     wildcard_constraints:
         dataset="|".join(SYNTHETIC) or "(?!)",
     resources:
@@ -35,6 +37,8 @@ rule data:
         source=lambda w: get_data_source(w.dataset),
     log:
         f"{RESULTS}/logs/data/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['data']}",
     wildcard_constraints:
         dataset="|".join(ON_DISK) or "(?!)",
     retries: 0

@@ -20,6 +20,8 @@ rule evaluate:
         last=config["analysis"]["ensemble_last"],
     log:
         f"{RESULTS}/logs/evaluate/{layout.CHAIN_ID}.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['evaluate']}",
     conda:
         "../../envs/tkd.yaml"
     script:

@@ -33,6 +33,8 @@ rule paper_tables:
         possible=len(ALL_RUNS),
     log:
         f"{RESULTS}/logs/paper/tables.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['paper_tables']}",
     conda:
         "../../envs/tkd.yaml"
     script:
@@ -58,6 +60,8 @@ rule paper_figures:
         patriarchs=get_patriarch_keys,
     log:
         f"{RESULTS}/logs/paper/figures/{{dataset}}/{{arch}}.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['paper_figures']}",
     conda:
         "../../envs/tkd.yaml"
     script:
@@ -74,6 +78,8 @@ rule compute_figure:
         svg=f"{SUMMARY}/paper/compute.svg",
     log:
         f"{RESULTS}/logs/paper/compute.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['compute_figure']}",
     conda:
         "../../envs/tkd.yaml"
     script:

@@ -24,6 +24,8 @@ checkpoint wave:
         paper=JUDGING,
     log:
         f"{RESULTS}/logs/waves/{{dataset}}/{{arch}}/wave{{wave}}.log",
+    benchmark:
+        f"{RESULTS}/{layout.BENCHMARKS['wave']}",
     wildcard_constraints:
         wave=r"\d+",
     conda:

@@ -45,6 +45,15 @@ archs:
 """
 
 
+def _schedule_check():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("schedule_check", REPO / "benchmarks" / "schedule_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def submissions(log: str) -> dict[str, list[str]]:
     """SLURM job ids per rule, from Snakemake's log ('... submitted with SLURM jobid N (log: .../rule_X/...)')."""
     found = {}
@@ -141,9 +150,17 @@ def test_seeds_in_waves_through_the_slurm_profile_and_after_a_crash(demo, tmp_pa
         "paper": {"fdr": 0.001, "futility": 0.0}}))
     args = ["--profile", "slurm", "-j", "8", "--configfile", "workflow/demo.yaml", str(override),
             "--config", f"results={results}", *LOCAL]
+    started = time.monotonic()
     out = snakemake(*args, timeout=1500)
+    took = time.monotonic() - started
     log = out.stdout + out.stderr
     assert out.returncode == 0, log[-4000:]
+    # the planner's schedule simulation, from this run's own benchmark files and the latency SLURM and
+    # the executor's polling added to each job (measured on this run), predicts its length within 25 %
+    check = _schedule_check()
+    predicted = check.predicted(["workflow/demo.yaml", str(override)], results, 2, False,
+                                *check.cluster_delays(log, results))
+    assert 0.75 <= predicted / took <= 1.25, (predicted, took)
     first = json.loads((results / "summary" / "waves" / "synthetic" / "resnet8_tiny_cifar" / "wave1.json").read_text())
     assert not first["stop"] and len(first["next_runs"]) == 2, first
     jobs = submissions(log)

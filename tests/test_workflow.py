@@ -193,6 +193,22 @@ def test_demo_runs_end_to_end(demo):
 
 
 @pytest.mark.slow
+def test_the_schedule_simulation_predicts_the_demo(demo):
+    """The demo's jobs, each as long as its own benchmark file says, scheduled on this machine's
+    cores as Snakemake ran them: within 25 % of the time the run took."""
+    import os
+
+    from tkd.config import load
+    from tkd.schedule import replay
+
+    results, out = demo
+    config = load(["workflow/demo.yaml"])
+    config["results"] = str(results)
+    predicted = replay(config, os.cpu_count(), local=True) * 3600
+    assert 0.75 <= predicted / out.seconds <= 1.25, (predicted, out.seconds)
+
+
+@pytest.mark.slow
 def test_the_demo_means_something(demo, tmp_path):
     """What the README promises of the demo: every run learns, seeds agree, and the tolerant
     patriarch is visibly less confident than the one-hot one."""

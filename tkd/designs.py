@@ -90,13 +90,14 @@ def _specs(config: dict, seeds_of_block) -> tuple:
 
 def base_candidates(config: dict) -> list[Candidate]:
     """The grid as configured, the fixed design at the waves' most seeds, and the waves (each block
-    of fixed seeds in ``plan.sequential``'s waves)."""
+    of fixed seeds in ``plan.sequential``'s waves, its long chains in one: :func:`tkd.plan.sequential_config`)."""
+    from .plan import sequential_config
+
     waves_of = config["plan"]["sequential"]
     most = lambda b: list(range(b["seeds"]["max"] if isinstance(b["seeds"], dict) else waves_of["max"]))  # noqa: E731
-    as_waves = lambda b: spec_of(b["seeds"] if isinstance(b["seeds"], dict) else dict(waves_of))  # noqa: E731
     out = [Candidate("as configured", _specs(config, lambda b: spec_of(b["seeds"]))),
            Candidate("fixed, most seeds", _specs(config, lambda b: spec_of(most(b)))),
-           Candidate("waves", _specs(config, as_waves))]
+           Candidate("waves", _specs(sequential_config(config), lambda b: spec_of(b["seeds"])))]
     seen, unique = set(), []
     for c in out:  # a grid already in waves is its own "waves" design
         if c.specs not in seen:
@@ -108,10 +109,10 @@ def base_candidates(config: dict) -> list[Candidate]:
 def search_candidates(config: dict, chain_hours: dict[str, float]) -> list[Candidate]:
     """Designs for ``tkd plan --days``: the slowest architecture (the longest chain of generations,
     ``chain_hours``) and the others each get one of: every seed in one wave (fixed at the most
-    seeds), ``plan.sequential``'s waves, waves of two seeds, or two halves."""
+    seeds), ``plan.sequential``'s waves, waves of one seed, of two seeds, or two halves."""
     w = config["plan"]["sequential"]
     start, most = w["start"], w["max"]
-    options = [("fixed",) + tuple(range(most)), ("waves", start, w["step"], most),
+    options = [("fixed",) + tuple(range(most)), ("waves", start, w["step"], most), ("waves", start, 1, most),
                ("waves", start, 2, most), ("waves", math.ceil(most / 2), most - math.ceil(most / 2), most)]
     options = list(dict.fromkeys(options))
     archs = [a for block in config["grid"] if grid.block_on(config, block) for a in block["archs"]]
@@ -279,14 +280,15 @@ class _Task:
 
 
 def frontier(points: pd.DataFrame) -> pd.Series:
-    """Which designs are on the GPU-hours / days frontier of a scenario: no other design is at most
-    as costly in both and cheaper in one."""
+    """Which designs are on the frontier of a scenario: no other design is at most as costly in
+    GPU-hours and days and decides at least as large a share of rows, and is better in one (a design
+    that runs fewer seeds is cheaper and sooner, and decides less: it does not hide the others)."""
     on = []
     for i, row in points.iterrows():
         others = points.drop(index=i)
-        dominated = ((others.gpu_h <= row.gpu_h) & (others.days <= row.days)
-                     & ((others.gpu_h < row.gpu_h) | (others.days < row.days))).any()
-        on.append(not dominated)
+        no_worse = (others.gpu_h <= row.gpu_h) & (others.days <= row.days) & (others.decided >= row.decided)
+        better = (others.gpu_h < row.gpu_h) | (others.days < row.days) | (others.decided > row.decided)
+        on.append(not (no_worse & better).any())
     return pd.Series(on, index=points.index)
 
 

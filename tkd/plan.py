@@ -45,11 +45,24 @@ def hours_per_run(config: dict, durations=None) -> dict[str, tuple[float, str]]:
     return {arch: (h * slots, where) for arch, (h, slots, where) in durations.train.items()}
 
 
-def sequential_config(config: dict) -> dict:
-    """The config with every block of fixed seeds in the waves of ``plan.sequential``."""
-    waves = config["plan"]["sequential"]
-    return dict(config, grid=[dict(b, seeds=b["seeds"] if grid.waves(b["seeds"]) > 1 else dict(waves))
-                              for b in config["grid"]])
+def sequential_config(config: dict, chain_days: dict[str, float] | None = None) -> dict:
+    """The config with every block of fixed seeds in the waves of ``plan.sequential``, but for the
+    architectures whose chain of generations takes longer than ``plan.long_chain_days``: each wave
+    of theirs would add as many days, so they run ``plan.sequential``'s most seeds in one wave.
+    ``chain_days``: per architecture (default: from its configured runtime)."""
+    waves, longest = config["plan"]["sequential"], config["plan"]["long_chain_days"]
+    blocks = []
+    for b in config["grid"]:
+        if grid.waves(b["seeds"]) > 1:
+            blocks.append(b)
+            continue
+        days = chain_days or {a: config["archs"][a]["resources"]["runtime"] / 60 * (b["generations"] + 1) / 24
+                              for a in b["archs"]}
+        long = [a for a in b["archs"] if days[a] > longest]
+        short = [a for a in b["archs"] if a not in long]
+        blocks += ([dict(b, archs=short, seeds=dict(waves))] if short else []) + \
+                  ([dict(b, archs=long, seeds=list(range(waves["max"])))] if long else [])
+    return dict(config, grid=blocks)
 
 
 class Simulated:
@@ -223,11 +236,13 @@ def _designs_table(outcomes: list) -> pd.DataFrame:
     return table
 
 
-def choose(table: pd.DataFrame, days: float) -> str | None:
+def choose(table: pd.DataFrame, days: float, reference: str = "fixed, most seeds") -> str | None:
     """The cheapest design (expected GPU-hours where the paper holds) expected to finish within
-    ``days`` in both scenarios; None when no design does."""
-    wide = table.pivot(index="design", columns="scenario", values=["gpu_h", "days"])
-    fits = wide[(wide["days"] <= days).all(axis=1)]
+    ``days`` in both scenarios while deciding, in each, the ``reference`` design's share of rows
+    less at most 2 points and three of its Monte-Carlo standard errors; None when none does."""
+    wide = table.pivot(index="design", columns="scenario", values=["gpu_h", "days", "decided", "decided_se"])
+    floor = wide["decided"].loc[reference] - 0.02 - 3 * wide["decided_se"].fillna(0)
+    fits = wide[(wide["days"] <= days).all(axis=1) & (wide["decided"] >= floor).all(axis=1)]
     if fits.empty:
         return None
     return str(fits["gpu_h"]["the paper holds"].idxmin())
@@ -239,10 +254,20 @@ def _cell(x: float, se: float, fmt: str) -> str:
     return format(x, fmt) + ("" if math.isnan(se) else f" ± {format(se, fmt)}")
 
 
+BASE = ("as configured", "fixed, most seeds", "waves")
+
+
+def short_names(table: pd.DataFrame) -> dict[str, str]:
+    """Each design's name in the terminal: the base designs' own, the others D1, D2, ..."""
+    others = [d for d in dict.fromkeys(table.design) if d not in BASE]
+    return {**{d: d for d in BASE}, **{d: f"D{i + 1}" for i, d in enumerate(others)}}
+
+
 def designs_text(table: pd.DataFrame, chosen: str | None = None) -> str:
-    """The designs table as a terminal shows it (fits 100 columns)."""
+    """The designs table as a terminal shows it (fits 100 columns; tried designs as D1, D2, ...)."""
+    names = short_names(table)
     show = pd.DataFrame({
-        "design": [f"{d}{' *' if d == chosen else ''}" for d in table.design],
+        "design": [f"{names[d]}{' *' if d == chosen else ''}" for d in table.design],
         "scenario": table.scenario.map({"the paper holds": "paper holds", "nothing holds": "null"}),
         "GPU-h": [_cell(x, se, ".0f") for x, se in zip(table.gpu_h, table.gpu_h_se)],
         "days": [_cell(x, se, ".1f") for x, se in zip(table.days, table.days_se)],
@@ -280,13 +305,13 @@ def render(result: Plan, gpus: int, simulations: int, budget: float | None = Non
     lines = [f"# Designs on {gpus} GPUs ({simulations} simulated grids per scenario)", "",
              designs_text(table, result.chosen), ""]
     if days is not None:
-        lines += [f"* cheapest expected to finish within {days:g} days in both scenarios: {result.chosen}"
-                  if result.chosen else f"no design tried is expected to finish within {days:g} days in both scenarios",
-                  ""]
+        lines += [f"* the cheapest expected to finish within {days:g} days in both scenarios, deciding as much as the "
+                  f"fixed design (2 points and 3 standard errors less at most): {short_names(table)[result.chosen]}"
+                  if result.chosen else f"no design tried is expected to finish within {days:g} days in both scenarios "
+                  "and decide as much as the fixed design", ""]
+    names = short_names(table)
     named = table.drop_duplicates("design")
-    lines += ["Designs: " + "; ".join(f"{d}: {spec}" for d, spec in zip(named.design, named.specs)
-                                       if d not in ("as configured", "fixed, most seeds", "waves")), ""] \
-        if len(named) > 3 else []
+    lines += [f"{names[d]}: {spec}" for d, spec in zip(named.design, named.specs)] + [""]
     lines += ["# Seeds each claim row needs (80 % power at the family level) and their GPU-hours", "",
               rows_text(rows), ""]
     if budget is not None:

@@ -7,8 +7,9 @@ wave's trainings wait for it, and only for it: cells go at their own pace), each
 and the final tables. :func:`simulate` runs them on ``slots`` GPUs (or cores): whenever a slot is
 free, the ready job with the longest remaining path to its cell's next checkpoint starts (the
 scheduler knows no wave that is not asked for yet), a job that does not fit is passed over for
-one that does. ``latency`` hours pass between a job becoming ready and its start (a cluster's
-queue wait and its executor's status polling); 0 by default. The result is the makespan in
+one that does. ``latency`` hours pass between a cluster job's end (one that holds a slot) and the
+moment its successors can start (the executor's status polling, the cluster's queue); 0 by
+default. The result is the makespan in
 hours; the planner reports days.
 
 How long each job takes comes from :class:`Durations`: Snakemake's benchmark files of finished
@@ -27,7 +28,7 @@ import numpy as np
 
 from . import layout
 
-__all__ = ["Job", "Durations", "jobs_of", "simulate"]
+__all__ = ["Job", "Durations", "jobs_of", "simulate", "replay"]
 
 CHECKPOINT = "wave"
 TRANSFER_HOURS = 1.0  # a transfer probe's requested runtime (workflow/rules/analysis.smk), until its benchmarks say
@@ -194,9 +195,11 @@ def _topological(jobs: dict[str, Job]) -> list[str]:
     return order
 
 
-def simulate(jobs: list[Job], slots: int, latency: float = 0.0) -> float:
+def simulate(jobs: list[Job], slots: int, latency: float = 0.0, overhead: float = 0.0) -> float:
     """The makespan (hours) of ``jobs`` on ``slots`` GPUs (or cores): list scheduling, the ready job
-    with the longest remaining path first, ``latency`` hours from ready to start."""
+    with the longest remaining path first; a job's successors are ready ``latency`` hours after it
+    ends where it held a slot (a cluster job, seen late), at once where it ran on the submit host;
+    a cluster job holds its slot ``overhead`` hours beyond its own (its executor's wrapper)."""
     by_name = {j.name: j for j in jobs}
     missing = {n for j in jobs for n in j.needs if n not in by_name}
     if missing:
@@ -213,8 +216,9 @@ def simulate(jobs: list[Job], slots: int, latency: float = 0.0) -> float:
     pending: list[tuple[float, str]] = []  # (ready time, name): ready but within its latency
     for name, n in waiting.items():
         if n == 0:
-            heapq.heappush(pending, (latency, name))
+            heapq.heappush(pending, (0.0, name))
     running: list[tuple[float, str]] = []
+    ready_at: dict[str, float] = {}
     free, now, done = slots, 0.0, 0
     while done < len(jobs):
         while pending and pending[0][0] <= now + 1e-12:
@@ -226,7 +230,7 @@ def simulate(jobs: list[Job], slots: int, latency: float = 0.0) -> float:
             job = by_name[item[2]]
             if job.slots <= free:
                 free -= job.slots
-                heapq.heappush(running, (now + job.hours, job.name))
+                heapq.heappush(running, (now + job.hours + (overhead if job.slots else 0.0), job.name))
             else:
                 passed.append(item)
         for item in passed:
@@ -239,8 +243,23 @@ def simulate(jobs: list[Job], slots: int, latency: float = 0.0) -> float:
             _, name = heapq.heappop(running)
             free += by_name[name].slots
             done += 1
+            noticed = now + (latency if by_name[name].slots else 0.0)  # a cluster job's end is seen late
             for child in children.get(name, ()):
                 waiting[child] -= 1
+                ready_at[child] = max(ready_at.get(child, 0.0), noticed)
                 if waiting[child] == 0:
-                    heapq.heappush(pending, (now + latency, child))
+                    heapq.heappush(pending, (ready_at[child], child))
     return now
+
+
+def replay(config: dict, slots: int, local: bool = False, latency: float = 0.0, overhead: float = 0.0) -> float:
+    """The makespan (hours) the schedule simulation predicts for a results folder's grid as it ran:
+    its runs as its waves asked for them (:meth:`tkd.waves.Waves.asked_by_wave`), each job's hours
+    from that run's own benchmark files. ``local``: a run on ``slots`` cores (``--cores``);
+    ``latency``, ``overhead``: as :func:`simulate` takes them."""
+    from . import grid
+    from .waves import from_files
+
+    runs = from_files(config).asked_by_wave()
+    transfer = bool(grid.transfer_chains(config, grid.chains(runs)))
+    return simulate(jobs_of(runs, Durations.of(config, local), transfer), slots, latency, overhead)

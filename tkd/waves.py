@@ -117,6 +117,15 @@ class Waves:
             runs += self.runs_through(cell, len(judged) + (0 if judged and judged[-1]["stop"] else 1))
         return runs
 
+    def asked_by_wave(self) -> list[dict]:
+        """Every run asked for so far, each with ``wave``: the wave of its cell that asked for it."""
+        runs = []
+        for cell in self.cells:
+            runs += [dict(r, wave=1) for r in self.first(cell)]
+            for k, decision in enumerate(self.judged(cell)):
+                runs += [dict(r, wave=k + 2) for r in decision["next_runs"]]
+        return runs
+
     def now(self, cell: Cell) -> int:
         """The wave the cell is at: the last judged one if it stopped, else the one running."""
         judged = self.judged(cell)

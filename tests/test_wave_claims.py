@@ -97,10 +97,11 @@ def test_tkd_claims_looks_reproduces_the_workflows_table(config, claims, scenari
     from tkd.designs import scenario_truth
 
     seq = small(config, {"start": 3, "step": 2, "max": 7})
+    seq["paper"] = dict(seq["paper"], futility=0.3)  # on: the command must read it from the config too
     cells = designs(waves.looks(seq), seq["paper"]["boundary"])
     criteria = Criteria.of(seq["paper"])
     path, configfile = tmp_path / "runs.csv", tmp_path / "config.yaml"
-    configfile.write_text(yaml.safe_dump({"grid": seq["grid"]}))
+    configfile.write_text(yaml.safe_dump({"grid": seq["grid"], "paper": {"futility": 0.3}}))
     truth, confidence = scenario_truth(seq, scenario)
     for grid_seed in range(2):
         made = emulate(seq, simulated(seq, grid_seed, truth, confidence), claims, criteria, cells)

@@ -9,7 +9,7 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "tkd/schemas/config.schema.yaml")  # in the package: tkd status, tables and plan read it too
+validate(config, "tkd/grid/schemas/config.schema.yaml")  # in the package: tkd status, tables and plan read it too
 
 
 include: "workflow/rules/common.smk"

@@ -1,5 +1,5 @@
 """How the claims table behaves on simulated paper grids whose truth is known, in both noise
-regimes of tkd.simulate: the family's error on pure noise, the bias of choosing the best
+regimes of tkd.statistics.simulate: the family's error on pure noise, the bias of choosing the best
 generation and the intervals for it, and the power to find real effects. Prints the tables of docs/analyses.md.
 
     python benchmarks/calibration.py               # 400 null grids per regime, about 3 minutes
@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tkd import simulate  # noqa: E402
-from tkd.claims import Criteria, claims_table, load_claims  # noqa: E402
-from tkd.config import load  # noqa: E402
-from tkd.selection import best_generation, best_on_test  # noqa: E402
-from tkd.stats import interval, sample, t_interval  # noqa: E402
+from tkd.statistics import simulate  # noqa: E402
+from tkd.statistics.claims import Criteria, claims_table, load_claims  # noqa: E402
+from tkd.grid.config import load  # noqa: E402
+from tkd.statistics.selection import best_generation, best_on_test  # noqa: E402
+from tkd.statistics.stats import interval, sample, t_interval  # noqa: E402
 
 def holds(config, size, effect=2.0):
-    """The known-answer truth of tests/test_verdicts.py: tkd.simulate.paper_holds, tolerant
+    """The known-answer truth of tests/test_verdicts.py: tkd.statistics.simulate.paper_holds, tolerant
     patriarchs ``effect`` below the one-hot one (and 0.2 less confident), the tolerant chain peaking
     ``size`` above the baselines' best student."""
     return simulate.paper_holds(config["methods"], effect=effect, size=size, confidence_effect=0.2)
@@ -95,8 +95,8 @@ def selection_rows(n=1000):
 def _crossfit_means(a: np.ndarray, b: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """The leave-one-seed-out cross-fitted mean (top-1) for each set ``idx`` (sets × seeds, seed
     indices) of the seeds × generations halves ``a``, ``b``: a copy of a seed never helps choose for
-    itself. With ``idx`` the seeds themselves and at most tkd.selection.FOLDS seeds, it is
-    tkd.selection.pick's own value."""
+    itself. With ``idx`` the seeds themselves and at most tkd.statistics.selection.FOLDS seeds, it is
+    tkd.statistics.selection.pick's own value."""
     return _crossfit_sets(a[idx], b[idx], (idx[:, :, None] != idx[:, None, :]).astype(float))
 
 
@@ -131,7 +131,7 @@ def interval_rows(n=400, seeds_list=(5, 10, 20, 40), regimes=None):
     *spread*: the sd of the estimate over the grids; *se / spread*: the mean standard error over it."""
     from scipy.stats import t as student_t
 
-    from tkd.cube import Cube
+    from tkd.statistics.cube import Cube
 
     out = []
     for regime, noise in simulate.REGIMES.items():
@@ -202,8 +202,8 @@ def skew_rows(n=4000, tables=400):
     (not reproduced) is decided at a nominal 2.5 % (fixed design at 5, 10, 20 seeds; waves at
     4, 5, ..., 10 seeds with the default boundary), how often the row's own shape check marks it and
     the error among marked and unmarked rows, and how often a table of 30 such rows is marked."""
-    from tkd.sequential import Design, SequentialTrack, evidence
-    from tkd.stats import Region, p_values, sample, table_shape
+    from tkd.statistics.sequential import Design, SequentialTrack, evidence
+    from tkd.statistics.stats import Region, p_values, sample, table_shape
 
     region = Region.effect(">", delta=0.5)
     design = Design(tuple(range(4, 11)), 0.25)
@@ -257,14 +257,14 @@ def power_rows(config, claims, n):
 
 def sequential_rows(config, claims, n, waves):
     """Null and paper-holds grids run through their waves as the workflow runs them
-    (tkd.wave_claims.emulate): the family's error (group-sequential; the fixed verdict re-run at
+    (tkd.statistics.wave_claims.emulate): the family's error (group-sequential; the fixed verdict re-run at
     every look; the fixed design at the most seeds), its power, and the training runs the waves made
     against the fixed design's at the most seeds."""
     from tkd import grid
-    from tkd.waves import looks as cell_looks
-    from tkd.sequential import designs
-    from tkd.wave_claims import emulate, samples_by_look
-    from tkd.verdicts import judge_table
+    from tkd.grid.waves import looks as cell_looks
+    from tkd.statistics.sequential import designs
+    from tkd.statistics.wave_claims import emulate, samples_by_look
+    from tkd.statistics.verdicts import judge_table
 
     seq = dict(config, grid=[dict(b, seeds=dict(waves)) for b in config["grid"]])
     cells, criteria = designs(cell_looks(seq), config["paper"]["boundary"]), Criteria.of(config["paper"])
@@ -320,7 +320,7 @@ def negligible_rows(config, claims, n, seeds=10):
 
 
 def near_delta_rows(config, claims, n, seeds=10):
-    """Every direction claim true by exactly delta, then by 1.2 delta (tkd.simulate.claims_by): how
+    """Every direction claim true by exactly delta, then by 1.2 delta (tkd.statistics.simulate.claims_by): how
     often a row, and a table, is called not reproduced (negligible or contradicted)."""
     out = []
     delta = config["paper"]["delta"]
@@ -344,7 +344,7 @@ def design_rows(config, simulations):
     """tkd plan's figures for candidate designs of the waves (boundary shape, looks, futility)."""
     import copy
 
-    from tkd.plan import plan
+    from tkd.statistics.plan import plan
 
     out = []
     for shape, waves, futility in [(0.0, (4, 2, 10), 0.0), (0.25, (4, 2, 10), 0.0), (0.5, (4, 2, 10), 0.0),

@@ -78,12 +78,23 @@ rule compute_figure:
 
 rule aggregate:
     input:
-        expand("bare/{{chain}}/gen{{g}}/metrics.json", chain=CHAINS, g=range(GENERATIONS)),
-        expand("bare/{{chain}}/eval.csv", chain=CHAINS),
-        expand("bare/{{chain}}/transfer.csv", chain=CHAINS),
+        expand("bare/summary/cells/{{cell}}/runs.csv", cell=CELLS),
     output:
         "bare/summary/runs.csv",
 {aggregate}
+
+def cell_chains(w):
+    return [c for c in CHAINS if c.startswith(w.cell + "/")]
+
+
+rule cell_tables:
+    input:
+        lambda w: [f"bare/{{c}}/gen{{g}}/metrics.json" for c in cell_chains(w) for g in range(GENERATIONS)],
+        lambda w: [f"bare/{{c}}/eval.csv" for c in cell_chains(w)],
+        lambda w: [f"bare/{{c}}/transfer.csv" for c in cell_chains(w)],
+    output:
+        "bare/summary/cells/{{cell}}/runs.csv",
+{cell_tables}
 
 def chain_models(w):
     return [f"bare/{{w.chain}}/gen{{g}}/metrics.json" for g in range(GENERATIONS)]
@@ -117,7 +128,7 @@ rule data:
 {data}
 """
 
-SUMMARY_RULES = ("paper_tables", "paper_figures", "compute_figure", "aggregate", "data")
+SUMMARY_RULES = ("paper_tables", "paper_figures", "compute_figure", "aggregate", "cell_tables", "data")
 # Each rule's outputs (the summary rules' are in the template) and, for the "directives"
 # baseline, every directive kind tkd's rule carries, with constants for tkd's config lookups.
 OUTPUTS = {
@@ -131,6 +142,7 @@ DIRECTIVES = {
     "data": ['params:\n        source=lambda w: {"kind": "cifar100", "path": "x"}',
              'log:\n        "bare/logs/data/{dataset}.log"', "retries: 0"],
     "paper_figures": ["params:\n        k=5", 'log:\n        "bare/logs/paper_figures/{cell}.log"'],
+    "cell_tables": ["params:\n        k=5", 'log:\n        "bare/logs/cell_tables/{cell}.log"'],
     "evaluate": ["params:\n        k=5,\n        last=3", 'log:\n        "bare/logs/evaluate/{chain}.log"'],
     "transfer": ['params:\n        source=lambda w: {"kind": "synthetic", "path": "x"},\n        c=1.0',
                  'log:\n        "bare/logs/transfer/{chain}.log"', "threads: 1",

@@ -66,7 +66,7 @@ def e2e(args) -> None:
     """ResNet-56 patriarch (TSD) and its student, compile auto and off; one run SIGTERMed and resumed."""
     import yaml
 
-    from tkd.data import make_synthetic, save_synthetic
+    from tkd.training.data import make_synthetic, save_synthetic
 
     out, work = Path(args.out), Path(args.work)
     small = args.small
@@ -155,11 +155,11 @@ def profile(args) -> None:
     """Where a compiled ResNet-56 step spends its time (written only when a target was missed)."""
     import torch
 
-    from tkd.archs import create
-    from tkd.data import make_synthetic
-    from tkd.loaders import DeviceLoader, channel_stats
-    from tkd.losses import cross_entropy
-    from tkd.runtime import make_optimizer, make_train_step, prepare_model, resolve_device
+    from tkd.training.archs import create
+    from tkd.training.data import make_synthetic
+    from tkd.training.loaders import DeviceLoader, channel_stats
+    from tkd.training.losses import cross_entropy
+    from tkd.training.runtime import make_optimizer, make_train_step, prepare_model, resolve_device
 
     device = resolve_device(args.device)
     data = make_synthetic(seed=0, train_per_class=40, test_per_class=1).train

@@ -45,11 +45,11 @@ def worker(args) -> None:
     """One copy: build and warm the trainer's step, then time it in each phase it is part of."""
     import torch
 
-    from tkd.archs import create
-    from tkd.data import make_synthetic
-    from tkd.loaders import DeviceLoader, channel_stats
-    from tkd.losses import cross_entropy
-    from tkd.runtime import compile_mode, make_optimizer, make_train_step, prepare_model, resolve_device
+    from tkd.training.archs import create
+    from tkd.training.data import make_synthetic
+    from tkd.training.loaders import DeviceLoader, channel_stats
+    from tkd.training.losses import cross_entropy
+    from tkd.training.runtime import compile_mode, make_optimizer, make_train_step, prepare_model, resolve_device
 
     sync, device = Path(args.sync), resolve_device(args.device)
     torch.manual_seed(args.index)

@@ -1,8 +1,8 @@
-"""Does the planner's schedule simulation (tkd.schedule) predict how long a real run takes?
+"""Does the planner's schedule simulation (tkd.statistics.schedule) predict how long a real run takes?
 
 Runs the demo and the sequential demo on this machine's cores, and the sequential demo through
 the SLURM profile on the local test cluster (tests/slurm/cluster.sh up; two fake GPUs), each timed
-from start to end; then predicts each from its own benchmark files (tkd.schedule.replay). Under
+from start to end; then predicts each from its own benchmark files (tkd.statistics.schedule.replay). Under
 SLURM every job also waits between being ready and starting (sbatch, the scheduler, the executor's
 status polling), and holds its GPU a little longer than its script runs (the executor's wrapper):
 both are measured on the same run (SLURM's job records, the Snakemake log, the benchmark files) and
@@ -80,9 +80,9 @@ def timed(args: list[str], results: Path) -> tuple[float, str]:
 
 def predicted(configfiles: list[str], results: Path, slots: int, local: bool, latency: float = 0.0,
               overhead: float = 0.0) -> float:
-    """The seconds tkd.schedule.replay predicts for a finished results folder."""
-    from tkd.config import load
-    from tkd.schedule import replay
+    """The seconds tkd.statistics.schedule.replay predicts for a finished results folder."""
+    from tkd.grid.config import load
+    from tkd.statistics.schedule import replay
 
     config = load(configfiles)
     config["results"] = str(results)

@@ -3,7 +3,7 @@
 Standard recipe: a torchvision-style Dataset (PIL image, RandomCrop(32, padding=4),
 RandomHorizontalFlip, ToTensor, Normalize) behind a DataLoader with workers, fp32, plain SGD.
 tkd: the data set lives on the device and is cropped/flipped/normalised there in batched tensor
-ops (tkd.loaders.DeviceLoader); the step is tkd.runtime.make_train_step with the trainer's optimizer
+ops (tkd.training.loaders.DeviceLoader); the step is tkd.training.runtime.make_train_step with the trainer's optimizer
 (fused SGD on CUDA, foreach on CPU), bf16 autocast and channels_last on CUDA, and torch.compile
 as the trainer chooses it (--compile auto: CUDA graphs on CUDA, eager on CPU). tkd is timed
 eager too, so the gain of compilation shows on its own. All run in this one process; prints
@@ -68,11 +68,11 @@ def timed(batches, step, warmup, steps, device, batch_size, peaks=None, name=Non
 
 
 def main() -> None:
-    from tkd.archs import create
-    from tkd.data import make_synthetic
-    from tkd.loaders import DeviceLoader, channel_stats
-    from tkd.losses import cross_entropy
-    from tkd.runtime import compile_mode, make_optimizer, make_train_step, prepare_model, resolve_device
+    from tkd.training.archs import create
+    from tkd.training.data import make_synthetic
+    from tkd.training.loaders import DeviceLoader, channel_stats
+    from tkd.training.losses import cross_entropy
+    from tkd.training.runtime import compile_mode, make_optimizer, make_train_step, prepare_model, resolve_device
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="resnet56_cifar")

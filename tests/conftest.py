@@ -11,7 +11,7 @@ def fake_cifar(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def synthetic_npz(tmp_path_factory):
-    from tkd.data import make_synthetic, save_synthetic
+    from tkd.training.data import make_synthetic, save_synthetic
 
     path = tmp_path_factory.mktemp("synthetic") / "synthetic.npz"
     save_synthetic(make_synthetic(seed=0, train_per_class=12, test_per_class=4, shared=0.4, noise=0.2, shift=2), path)
@@ -46,6 +46,6 @@ def config():
 @pytest.fixture(scope="module")
 def claims():
     """The packaged claims (C1-C8)."""
-    from tkd.claims import load_claims
+    from tkd.statistics.claims import load_claims
 
     return load_claims()

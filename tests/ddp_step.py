@@ -8,11 +8,11 @@ import sys
 import torch
 import torch.distributed as dist
 
-from tkd.archs import create
-from tkd.data import make_synthetic
-from tkd.loaders import DeviceLoader
-from tkd.losses import patriarch_loss
-from tkd.runtime import Ranks, make_train_step
+from tkd.training.archs import create
+from tkd.training.data import make_synthetic
+from tkd.training.loaders import DeviceLoader
+from tkd.training.losses import patriarch_loss
+from tkd.training.runtime import Ranks, make_train_step
 
 
 def step(ranks: Ranks) -> dict:

@@ -138,7 +138,7 @@ def expected_counts(config: dict) -> dict[str, int]:
 # --------------------------------------------------------------------------- simulated runs.csv frames
 def paper_config() -> dict:
     """config.yaml as the workflow reads it (validated, defaults filled in)."""
-    from tkd.config import load
+    from tkd.grid.config import load
 
     return load([str(REPO / "config.yaml")])
 
@@ -150,9 +150,9 @@ PAPER_METHODS = {  # config.yaml's methods, as they reach the runs' spec_* colum
 
 def one_cell(truth: dict, seeds: int = 3, noise=None, rng=None, dataset: str = "cifar100",
              arch: str = "resnet56_cifar", confidence: dict | None = None) -> pd.DataFrame:
-    """runs.csv rows of one cell with known truth (tkd.simulate): ``truth`` maps a method to its true
+    """runs.csv rows of one cell with known truth (tkd.statistics.simulate): ``truth`` maps a method to its true
     top-1 per generation; ``confidence`` a method to its patriarch's true mean top-1 probability."""
-    from tkd.simulate import REGIMES, simulate
+    from tkd.statistics.simulate import REGIMES, simulate
 
     keys = [dict(dataset=dataset, arch=arch, method=m, seed=s, generation=g)
             for m, accs in truth.items() for s in range(seeds) for g in range(len(accs))]

@@ -53,13 +53,13 @@ def _calibration():
 
 
 def test_the_earlier_construction_of_the_interval_comparison_is_leave_one_out():
-    """benchmarks/calibration.py's leave-one-seed-out mean equals tkd.selection's on up to ten seeds
+    """benchmarks/calibration.py's leave-one-seed-out mean equals tkd.statistics.selection's on up to ten seeds
     (one fold per seed), a set that repeats a seed never lets a copy choose for itself, and its
     jackknife re-chooses without each seed."""
     import numpy as np
 
-    from tkd.cube import Cube
-    from tkd.selection import pick
+    from tkd.statistics.cube import Cube
+    from tkd.statistics.selection import pick
 
     calibration = _calibration()
     a = np.array([[70.0, 75.0], [71.0, 70.0], [72.0, 70.0]])  # seeds x generations, test half a

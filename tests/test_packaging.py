@@ -82,4 +82,4 @@ def test_the_wheel_holds_every_file_the_package_reads(tmp_path):
     held = set(zipfile.ZipFile(next(wheels.glob("tkd-*.whl"))).namelist())
     data = {p.relative_to(source).as_posix() for p in (source / "tkd").rglob("*")
             if p.is_file() and p.suffix != ".py"}
-    assert "tkd/schemas/config.schema.yaml" in data and data <= held, sorted(data - held)
+    assert "tkd/grid/schemas/config.schema.yaml" in data and data <= held, sorted(data - held)

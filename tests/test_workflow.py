@@ -58,7 +58,7 @@ def write_override(tmp_path, text):
     return str(path)
 
 
-SLOW = pytest.mark.slow  # the same path as the first two; tkd.config is unit-tested in tests/test_config.py
+SLOW = pytest.mark.slow  # the same path as the first two; tkd.grid.config is unit-tested in tests/test_config.py
 
 
 @pytest.mark.parametrize("override,needle", [
@@ -198,8 +198,8 @@ def test_the_schedule_simulation_predicts_the_demo(demo):
     cores as Snakemake ran them: within 25 % of the time the run took."""
     import os
 
-    from tkd.config import load
-    from tkd.schedule import replay
+    from tkd.grid.config import load
+    from tkd.statistics.schedule import replay
 
     results, out = demo
     config = load(["workflow/demo.yaml"])
@@ -334,7 +334,7 @@ def test_html_report_landing_page_in_a_real_browser(demo, tmp_path):
 
 
 def test_preflight_builds_the_train_rules_exact_request():
-    from tkd.slurm import sbatch_args, training_requests
+    from tkd.grid.slurm import sbatch_args, training_requests
 
     reqs = {r["arch"]: r for r in training_requests([str(REPO / "config.yaml")])}
     assert set(reqs) == {"resnet56_cifar", "resnet110_cifar", "densenet_bc_100_cifar", "densenet_bc_190_cifar"}

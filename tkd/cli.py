@@ -14,8 +14,8 @@ CONFIGFILE = dict(nargs="+", default=[], metavar="FILE",
 
 
 def _train(args) -> int:
-    from .spec import load_spec, parse_set
-    from .train import train
+    from .training.spec import load_spec, parse_set
+    from .training.train import train
 
     metrics = train(load_spec(args.spec, parse_set(args.set)))
     print(json.dumps(metrics, indent=2, sort_keys=True))
@@ -23,15 +23,15 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluate import evaluate_run
+    from .training.evaluate import evaluate_run
 
     print(json.dumps(evaluate_run(args.run_dir, device=args.device), indent=2, sort_keys=True))
     return 0
 
 
 def _make_synthetic(args) -> int:
-    from .data import make_synthetic, save_synthetic
-    from .spec import SpecError
+    from .training.data import make_synthetic, save_synthetic
+    from .training.spec import SpecError
 
     try:
         data = make_synthetic(seed=args.seed, train_per_class=args.train_per_class,
@@ -47,9 +47,9 @@ def _make_synthetic(args) -> int:
 def _claims(args) -> int:
     import pandas as pd
 
-    from . import runs_table
-    from .claims import Criteria, claims_table, load_claims, summary_text
-    from .config import load
+    from .statistics import runs_table
+    from .statistics.claims import Criteria, claims_table, load_claims, summary_text
+    from .grid.config import load
     from .files import read_csv, write_text
 
     config = load(args.configfile)
@@ -66,8 +66,8 @@ def _claims(args) -> int:
         frames[name] = read_csv(path, what=f"{name} table") if Path(path).is_file() else pd.DataFrame()
     claims = load_claims(args.claims or paper["claims"])
     if args.looks is not None:  # as the waves would have judged it: group-sequentially, look by look
-        from .wave_claims import final_table
-        from .waves import looks
+        from .statistics.wave_claims import final_table
+        from .grid.waves import looks
 
         boundary = paper["boundary"] if args.boundary is None else args.boundary
         table, family = final_table(runs, frames["ensembles"], frames["transfer"], claims, criteria, looks(config),
@@ -100,7 +100,7 @@ def _looks(text: str) -> list[int] | str:
 
 def _grid_config(args) -> dict:
     """The config of ``--configfile``, with ``--results`` laid over it."""
-    from .config import load
+    from .grid.config import load
 
     config = load(args.configfile)
     if args.results:
@@ -109,7 +109,7 @@ def _grid_config(args) -> dict:
 
 
 def _status(args) -> int:
-    from .status import render, status, waves_report
+    from .grid.status import render, status, waves_report
 
     config = _grid_config(args)
     table, failed = status(config)
@@ -118,7 +118,7 @@ def _status(args) -> int:
 
 
 def _tables(args) -> int:
-    from .partial import write
+    from .report.partial import write
 
     config = _grid_config(args)
     out, _, partial = write(config, args.output)
@@ -132,8 +132,8 @@ def _tables(args) -> int:
 
 def _plan(args) -> int:
     from .files import write_text
-    from .partial import collect
-    from .plan import plan, render
+    from .grid.finished import collect
+    from .statistics.plan import plan, render
 
     config = _grid_config(args)
     runs = collect(config)[0]
@@ -148,7 +148,7 @@ def _plan(args) -> int:
         write_text(stem + "_designs.csv", result.designs.to_csv(index=False))
         written += [args.output, stem + "_designs.csv"]
     if args.days is not None:
-        from .designs import write_choice
+        from .report.plan_outputs import write_choice
 
         written += write_choice(result, config, args.design_out, gpus)
     print(render(result, gpus, simulations, args.budget, args.days))
@@ -166,7 +166,7 @@ def _progress(total: int, unit: str):
 
 
 def _slurm_check(args) -> int:
-    from .slurm import check
+    from .grid.slurm import check
 
     report = check(args.configfile, partition=args.partition, account=args.account, gpu_model=args.gpu_model)
     print("\n" + ("problems found: fix the errors above before submitting" if report.failed
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train one generation (patriarch or student) from a spec file; resumes",
                        description="Train one run from SPEC.yaml. Re-running the same spec resumes it.")
-    p.add_argument("spec", help="YAML spec (see tkd.spec.TrainSpec for the keys)")
+    p.add_argument("spec", help="YAML spec (see tkd.training.spec.TrainSpec for the keys)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a spec key; the value is read as YAML (repeatable)")
     p.set_defaults(func=_train)

@@ -49,7 +49,7 @@ def logged(smk):
 
 
 def synthetic_data(smk) -> None:
-    from .data import make_synthetic, save_synthetic
+    from .training.data import make_synthetic, save_synthetic
 
     with logged(smk):
         data = make_synthetic(**smk.params.options)
@@ -58,7 +58,7 @@ def synthetic_data(smk) -> None:
 
 
 def data(smk) -> None:
-    from .data import check_source
+    from .training.data import check_source
     from .files import write_json
 
     with logged(smk):
@@ -69,8 +69,8 @@ def data(smk) -> None:
 
 def train(smk) -> None:
     from . import runstate
-    from .spec import HOW_FIELDS
-    from .train import train as train_run
+    from .training.spec import HOW_FIELDS
+    from .training.train import train as train_run
 
     ex = smk.config["execution"]  # how a job runs, not what it computes: not params, so no reruns
     spec = dict(smk.params.spec, **{k: ex[k] for k in HOW_FIELDS if k in ex})
@@ -90,7 +90,7 @@ def evaluate(smk) -> None:
     import pandas as pd
 
     from .files import read_npz, write_text
-    from .measures import chain_ensembles, logit_measures
+    from .training.measures import chain_ensembles, logit_measures
 
     with logged(smk):
         chain, rows, fine = {}, [], None
@@ -117,7 +117,7 @@ def aggregate(smk) -> None:
     """The grid's tables: the union of its cells' (in the grid's cell order), and the summary."""
     import pandas as pd
 
-    from .aggregate import summary_markdown
+    from .grid.aggregate import summary_markdown
     from .files import read_csv, write_text
 
     with logged(smk):
@@ -135,7 +135,7 @@ def aggregate(smk) -> None:
 
 def _frames(tables: dict):
     """runs, ensembles and transfer frames of a table's records (see common.smk)."""
-    from .aggregate import collect_chains, collect_runs
+    from .grid.aggregate import collect_chains, collect_runs
 
     return (collect_runs(tables["runs"]), collect_chains(tables["ensembles"]),
             collect_chains(tables["transfer"], ["generation", "probe_top1", "feature_dim"]))
@@ -143,11 +143,11 @@ def _frames(tables: dict):
 
 def wave(smk) -> None:
     """After one wave of a cell's seeds: the cell's rows judged group-sequentially on its seeds so
-    far, and the runs of its next wave for the chains an undecided row needs (tkd.wave_claims)."""
-    from .claims import Criteria, load_claims, summary_text
+    far, and the runs of its next wave for the chains an undecided row needs (tkd.statistics.wave_claims)."""
+    from .statistics.claims import Criteria, load_claims, summary_text
     from .files import write_json, write_text
-    from .sequential import designs
-    from .wave_claims import asked, cell_judge, decision
+    from .statistics.sequential import designs
+    from .statistics.wave_claims import asked, cell_judge, decision
 
     with logged(smk):
         number, cell = int(smk.wildcards.wave), (smk.wildcards.dataset, smk.wildcards.arch)
@@ -166,7 +166,7 @@ def wave(smk) -> None:
 
 def paper_tables(smk) -> None:
     from .files import read_csv
-    from .paper_outputs import write_tables
+    from .report.paper_outputs import write_tables
 
     with logged(smk):
         runs = read_csv(smk.input.runs, what="runs table")
@@ -179,7 +179,7 @@ def paper_tables(smk) -> None:
 
 def paper_figures(smk) -> None:
     from .files import read_csv
-    from .paper_outputs import draw_cell_figures
+    from .report.paper_outputs import draw_cell_figures
 
     with logged(smk):
         w = smk.wildcards
@@ -189,7 +189,7 @@ def paper_figures(smk) -> None:
 
 
 def compute_figure(smk) -> None:
-    from . import figures
+    from .report import figures
     from .files import read_csv
 
     with logged(smk):
@@ -201,7 +201,7 @@ def transfer(smk) -> None:
     import pandas as pd
 
     from .files import write_text
-    from .transfer import probe_chain
+    from .training.transfer import probe_chain
 
     with logged(smk):
         rows = probe_chain(smk.wildcards.arch, smk.input.models, smk.params.generations, smk.params.source,

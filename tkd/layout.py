@@ -42,7 +42,7 @@ BENCHMARKS = {"train": TRAIN_BENCHMARK, "evaluate": "benchmarks/evaluate/" + CHA
 DATA = "data/{dataset}"  # + ".npz" (a synthetic set) or ".json" (the manifest of a set on disk)
 SUMMARY = "summary"
 PARTIAL = "summary/partial"
-# a sequential cell's decision after each of its waves, and its rows' table then (tkd.waves, tkd.wave_claims)
+# a sequential cell's decision after each of its waves, and its rows' table then (tkd.grid.waves, tkd.statistics.wave_claims)
 WAVE = "summary/waves/{dataset}/{arch}/wave{wave}.json"
 LAUNCHED = "logs/launched_from.txt"  # the directories snakemake ran from: tkd status knows its SLURM jobs by them
 SLURM_RUNS = "logs/slurm_runs.txt"  # the SLURM executor's run names (each job's name): the same, per results folder
@@ -62,7 +62,7 @@ def chain_path(results: str | Path, chain: dict, name: str = "") -> Path:
 
 
 def run_record(results: str | Path, run: dict) -> dict:
-    """A run's keys and the exact files aggregation reads (tkd.aggregate; its benchmark may not exist)."""
+    """A run's keys and the exact files aggregation reads (tkd.grid.aggregate; its benchmark may not exist)."""
     return dict(run, **{k: str(run_path(results, run, k)) for k in ("metrics", "spec", "provenance")},
                 eval=str(chain_path(results, run, "eval")), benchmark=str(Path(results) / TRAIN_BENCHMARK.format(**run)))
 

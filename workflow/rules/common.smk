@@ -5,9 +5,10 @@
 # ======================================================================================
 import os
 
-from tkd import grid, layout, waves
-from tkd.config import check as check_config
-from tkd.spec import run_spec
+from tkd import grid, layout
+from tkd.grid import waves
+from tkd.grid.config import check as check_config
+from tkd.training.spec import run_spec
 
 
 check_config(config)  # names that must refer to other sections; the schema checked the rest
@@ -24,7 +25,7 @@ FIGURES = f"{SUMMARY}/paper/figures/{{dataset}}/{{arch}}"
 # how the claims are judged (tolerance, fdr, delta, boundary): params of the rules that judge them
 JUDGING = {k: v for k, v in config["paper"].items() if k not in ("reported", "claims")}
 
-SEQUENTIAL = grid.sequential(config)  # seeds in waves (tkd.sequential), judged after each by a checkpoint
+SEQUENTIAL = grid.sequential(config)  # seeds in waves (tkd.statistics.sequential), judged after each by a checkpoint
 RUNS = grid.runs(config, wave=1)  # the first wave: in the fixed design, every run
 ALL_RUNS = grid.runs(config)  # every run the grid may make (lookups only)
 CELLS = grid.cells(RUNS)
@@ -60,7 +61,7 @@ def read_wave(cell, wave):
                      "wave decision")
 
 
-WAVES = waves.Waves(config, read_wave)  # which runs each wave of each cell asks for: tkd.waves owns it
+WAVES = waves.Waves(config, read_wave)  # which runs each wave of each cell asks for: tkd.grid.waves owns it
 GRID_CELLS = list(WAVES.cells)  # every (dataset, arch) cell of the grid, sequential or not
 
 
@@ -209,7 +210,7 @@ def get_arch_resources(w):
 
 
 def get_train_spec(w):
-    """Every setting that shapes the run's result (tkd.spec.run_spec); a change reruns exactly the
+    """Every setting that shapes the run's result (tkd.training.spec.run_spec); a change reruns exactly the
     runs it touches. How a job runs (device, threads, ...) is not here: see tkd.jobs.train."""
     return run_spec(config, dict(w), get_data_source(w.dataset)["path"])
 
@@ -217,7 +218,7 @@ def get_train_spec(w):
 def record_launch():
     """Where this workflow runs from, and as which SLURM run: tkd status knows this results
     folder's SLURM jobs by them."""
-    from tkd.status import record_launch as record, slurm_run_id  # pandas: at the start of a run, never at parse time
+    from tkd.grid.status import record_launch as record, slurm_run_id  # pandas: at the start of a run, never at parse time
 
     record(RESULTS, slurm_run_id(workflow))
 
@@ -229,10 +230,10 @@ def print_summary():
         print(open(path).read())
     claims = f"{SUMMARY}/paper/claims.csv"
     if os.path.exists(claims):
-        from tkd.claims import summary_text  # pandas: here only, after the run, never at parse time
+        from tkd.statistics.claims import summary_text  # pandas: here only, after the run, never at parse time
         from tkd.files import read_csv
 
-        from tkd.verdicts import Family
+        from tkd.statistics.verdicts import Family
 
         table = read_csv(claims, what="claims table")
         print("# The paper's claims on these runs (verdicts: see README, 'Reading a verdict')\n")

@@ -1,7 +1,7 @@
 # ======================================================================================
 # Seeds on demand (a grid block with seeds: {start, step, max}): after each wave of a cell, a
 # checkpoint judges the cell's claim rows on its seeds so far and names the runs of its next
-# wave, for the chains whose rows are still undecided (tkd.wave_claims). Each cell goes at its
+# wave, for the chains whose rows are still undecided (tkd.statistics.wave_claims). Each cell goes at its
 # own pace. The fixed design never asks for it.
 # ======================================================================================
 localrules:

@@ -160,3 +160,31 @@ def one_cell(truth: dict, seeds: int = 3, noise=None, rng=None, dataset: str = "
     return simulate(keys, PAPER_METHODS, lambda k: truth[k["method"]][k["generation"]],
                     noise or REGIMES["realistic"], rng if rng is not None else np.random.default_rng(0),
                     confidence=lambda k: conf.get(k["method"], 0.8) if k["generation"] == 0 else 0.8)
+
+
+def too_wide(text: str, *paths, width: int = 100) -> list[str]:
+    """The lines of a command's output wider than ``width`` columns, each of ``paths`` (the test's
+    own folders, longer than a user's) counted as five characters."""
+    for path in sorted(map(str, paths), key=len, reverse=True):
+        text = text.replace(path, "/path")
+    return [line for line in text.splitlines() if len(line) > width]
+
+
+def printed_tables(text: str) -> list[pd.DataFrame]:
+    """The tables (tabulate's "simple" format: header, a rule of dashes, rows) in a command's
+    output, each column cut where its rule is."""
+    import re
+
+    lines, out = text.splitlines(), []
+    for i, rule in enumerate(lines[1:], 1):
+        if not re.fullmatch(r"-+( +-+)*", rule):
+            continue
+        spans = [m.span() for m in re.finditer(r"-+", rule)]
+        spans = [(a, spans[k + 1][0] if k + 1 < len(spans) else None) for k, (a, _) in enumerate(spans)]
+        body = []
+        for line in lines[i + 1:]:
+            if not line.strip():
+                break
+            body.append([line[a:b].strip() for a, b in spans])
+        out.append(pd.DataFrame(body, columns=[lines[i - 1][a:b].strip() for a, b in spans]))
+    return out

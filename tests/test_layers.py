@@ -7,7 +7,7 @@ from pathlib import Path
 from helpers import REPO
 
 TKD = REPO / "tkd"
-BASE = {"__init__", "errors", "files", "provenance", "layout", "runstate"}
+BASE = {"__init__", "errors", "files", "provenance", "layout", "runstate", "terminal"}
 TOP = {"__main__", "cli", "jobs"}
 # bottom to top: a wing may import the base and the wings before it in this list
 WINGS = ["training", "grid", "statistics", "report"]

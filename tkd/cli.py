@@ -47,6 +47,7 @@ def _make_synthetic(args) -> int:
 def _claims(args) -> int:
     import pandas as pd
 
+    from .errors import SpecError
     from .statistics import runs_table
     from .statistics.claims import Criteria, claims_table, load_claims, summary_text
     from .grid.config import load
@@ -56,9 +57,16 @@ def _claims(args) -> int:
     paper = config["paper"]
     given = {k: getattr(args, k) for k in ("tolerance", "fdr", "delta", "delta_probability")}
     criteria = dataclasses.replace(Criteria.of(paper), **{k: v for k, v in given.items() if v is not None})
-    runs = read_csv(args.runs, runs_table.KEYS, f"runs table {args.runs!r}")
-    runs_table.check(runs_table.require_runs(runs, f"runs table {args.runs!r}"), config["methods"],
-                     what=f"runs table {args.runs!r}")
+    runs = read_csv(args.runs, runs_table.KEYS, "runs table")
+    try:
+        runs_table.check(runs_table.require_runs(runs, f"runs table {args.runs!r}"), config["methods"],
+                         what=f"runs table {args.runs!r}")
+    except SpecError as err:  # most often a table of another config's grid (the demo's): say how to read it
+        if "is not one of" not in str(err):
+            raise
+        given = " ".join(args.configfile) or "none (config.yaml alone)"
+        raise SpecError(f"{err}; the methods are the config's (--configfile: {given}): a runs table of another "
+                        "config needs its --configfile, e.g. --configfile workflow/demo.yaml") from None
     beside = Path(args.runs).parent
     frames = {}
     for name in ("ensembles", "transfer"):
@@ -72,14 +80,11 @@ def _claims(args) -> int:
         boundary = paper["boundary"] if args.boundary is None else args.boundary
         table, family = final_table(runs, frames["ensembles"], frames["transfer"], claims, criteria, looks(config),
                                     boundary, None if args.looks == "config" else args.looks)
-        print(summary_text(table.assign(claim=[f"{c} (wave {w:g})" if w == w else c
-                                               for c, w in zip(table.claim, table.wave)])))
     else:
         family_out: list = []
         table = claims_table(runs, frames["ensembles"], frames["transfer"], claims, criteria, family_out=family_out)
         family = family_out[0]
-        print(summary_text(table))
-    print(f"\n{family.caption()}")
+    print(summary_text(table, family.caption()))
     if args.output:
         write_text(args.output, table.to_csv(index=False))
         print(f"\nwrote {args.output}")

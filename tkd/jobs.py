@@ -101,7 +101,8 @@ def evaluate(smk) -> None:
         write_text(smk.output.eval, pd.DataFrame(rows).to_csv(index=False))
         table = pd.DataFrame(chain_ensembles(chain, fine, smk.params.last))
         write_text(smk.output.ensembles, table.to_csv(index=False))
-        print(pd.DataFrame(rows).to_string(index=False), "\n\n", table.to_string(index=False), flush=True)
+        print(pd.DataFrame(rows).to_string(index=False, line_width=100), "\n\n",
+              table.to_string(index=False, line_width=100), flush=True)
 
 
 def cell_tables(smk) -> None:
@@ -159,7 +160,7 @@ def wave(smk) -> None:
         next_runs = asked(smk.params.next_wave, needs)
         write_text(smk.output.claims, table.to_csv(index=False))
         write_json(smk.output.decision, decision(table, number, next_runs, needs, len(runs)))
-        print(summary_text(table), f"\n\n{'/'.join(cell)}, wave {number}: {family.caption()}", flush=True)
+        print(summary_text(table, f"{'/'.join(cell)}, wave {number}: {family.caption()}"), flush=True)
         print(f"next wave: {len(next_runs)} runs for {len(set(needs))} chains" if next_runs else "stop: nothing to add",
               flush=True)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import one_cell, tkd
+from helpers import one_cell, printed_tables, tkd, too_wide
 from tkd.statistics.claims import OUTPUT_COLUMNS, claims_table, load_claims
 from tkd.statistics.simulate import Noise
 
@@ -142,7 +142,8 @@ def test_cli_prints_the_table_and_writes_tidy_csv(tmp_path):
     runs.to_csv(tmp_path / "runs.csv", index=False)
     out = tkd("claims", str(tmp_path / "runs.csv"), "-o", str(tmp_path / "claims.csv"))
     assert out.returncode == 0, out.stderr
-    assert "| C3 " in out.stdout and "supported" in out.stdout
+    assert "\nC3 " in out.stdout and "supported" in out.stdout
+    assert out.stdout.startswith("cifar100 / resnet56_cifar (5 seeds)\n") and not too_wide(out.stdout, tmp_path)
     assert "judged as a family over the 5 rows" in out.stdout
     table = pd.read_csv(tmp_path / "claims.csv")
     assert list(table.columns) == OUTPUT_COLUMNS, "per-row (raw) and family-level figures side by side"
@@ -150,7 +151,7 @@ def test_cli_prints_the_table_and_writes_tidy_csv(tmp_path):
     ran = table[table.n >= 2]
     assert pd.api.types.is_float_dtype(table.seeds_needed) and ran.seeds_needed.notna().all(), \
         "numbers stay numbers in the CSV (inf beyond 100); rendered as text only in the printed table"
-    printed = [line.split("|")[-3].strip() for line in out.stdout.splitlines() if line.startswith("| C")]
+    printed = [seeds for t in printed_tables(out.stdout) for seeds in t.seeds]
     assert printed and all(printed), "never blank when shown: a number, '> 100', 'not run' or 'unknown (...)'"
     bad = tkd("claims", str(tmp_path / "nope.csv"))
     assert bad.returncode == 2 and bad.stderr.startswith("tkd: error:") and "nope.csv" in bad.stderr

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from helpers import tkd
+from helpers import printed_tables, tkd, too_wide
 from tkd.statistics import simulate
 from tkd.grid import waves
 from tkd.statistics.claims import Criteria, claims_table
@@ -164,15 +164,21 @@ def good_runs():
     (lambda r: r.assign(generation=[0, 0, 0.5, 0]), "generation is missing or not a whole number >= 0 on line 4"),
     (lambda r: pd.concat([r, r.iloc[[1]]], ignore_index=True), "listed more than once, on lines 3, 6"),
 ])
-def test_a_malformed_runs_table_is_one_clear_error(edit, needle, tmp_path):
+def test_a_malformed_runs_table_is_one_clear_error(edit, needle, tmp_path, capsys):
+    """In the table and through the command line's own entry (in this process: a child's start
+    costs a second; tests/test_terminal.py runs `tkd claims` on a missing table as a child)."""
+    from tkd.cli import main
+
     with pytest.raises(SpecError, match=needle):
         check(edit(good_runs()))
     with pytest.raises(SpecError, match="runs table"):
         claims_table(edit(good_runs()))
     path = tmp_path / "runs.csv"
     edit(good_runs()).to_csv(path, index=False)
-    out = tkd("claims", str(path))
-    assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr, out.stderr
+    capsys.readouterr()
+    assert main(["claims", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.startswith("tkd: error: runs table"), err
 
 
 def test_an_unknown_method_is_named():
@@ -193,7 +199,10 @@ def test_seeds_in_their_own_order_whatever_their_numbers(tmp_path, config, claim
     runs.assign(seed=runs.seed + 100).to_csv(path, index=False)
     out = tkd("claims", str(path), "--looks", "4,6,8,10")
     assert out.returncode == 0, out.stderr
-    assert "(wave " in out.stdout and "negligible" in out.stdout
+    assert not too_wide(out.stdout, tmp_path), too_wide(out.stdout, tmp_path)  # n, wave and note columns: the widest
+    assert "wave: the look that decided it" in " ".join(out.stdout.split())
+    printed = pd.concat(printed_tables(out.stdout))
+    assert printed.wave.isin(["2", "3", "4"]).any() and "negligible" in set(printed.verdict)  # decided at a look
 
 
 @pytest.mark.parametrize("option,value", [("--delta", "-1"), ("--delta-probability", "2"), ("--boundary", "0.7"),

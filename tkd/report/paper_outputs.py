@@ -57,7 +57,7 @@ def write_tables(runs: pd.DataFrame, ensembles: pd.DataFrame, transfer: pd.DataF
         write_text(outputs[fmt], render(f"tables.{fmt}.j2", **context))
     write_text(outputs["claims"], claims_df.to_csv(index=False))
     write_text(outputs["comparison"], comparison.to_csv(index=False))
-    print(summary_text(claims_df) + f"\n\n{family[0].caption()}", flush=True)
+    print(summary_text(claims_df, family[0].caption()), flush=True)
     return claims_df
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import terminal
 from . import runs_table
 from .cube import Cube
 from ..errors import SpecError
@@ -40,7 +41,7 @@ CLAIM_COLUMNS = ["claim", "words", "source", "dataset", "arch", "quantity", "sub
                  "claimed_low", "claimed_high", "note"]
 OPTIONAL_COLUMNS = {"delta": ""}  # a claim's own smallest effect worth claiming (empty: the config's)
 # claims.csv: the row's scope and sides, the raw (row alone, 95 %) figures, then the family's
-OUTPUT_COLUMNS = ["claim", "dataset", "arch", "metric", "claimed", "delta", "paper_size", "subject", "reference",
+OUTPUT_COLUMNS = ["claim", "dataset", "arch", "method", "metric", "claimed", "delta", "paper_size", "subject", "reference",
                   "estimate", "sd", "n", "ci_low", "ci_high", "raw_verdict", "p_supported", "p_against", "level",
                   "family_ci_low", "family_ci_high", "direction", "size", "verdict", "label", "seeds_needed",
                   "power_now", "why", "shape", "words", "source", "note"]
@@ -312,7 +313,7 @@ def _parsed(claims: pd.DataFrame, criteria: Criteria, cache: RowCache | None) ->
     parsed = [(number, claim, region_of(claim, criteria), dict(
         claim=claim["claim"], metric=claim["quantity"], words=claim["words"], source=claim["source"],
         note=claim["note"], paper_size=_paper_size(claim["direction"], claim["claimed_low"], claim["claimed_high"])))
-        for number, (_, claim) in enumerate(claims.iterrows())]
+        for number, claim in enumerate(claims.to_dict("records"))]  # dicts: read per row and cell, cheaply
     if cache is not None:
         cache[key] = parsed
         cache[("claims", id(claims))] = claims  # kept alive: its id stays its own while the cache lives
@@ -342,7 +343,8 @@ def _cell_rows(parsed: list, cell: tuple, cells: list, cube: Cube, info: dict) -
         out[number] = []
         for methods in ([[m] for m in matched] if subject.each and matched else [matched]):
             labels, smp = _compare(claim, cube, info, methods)
-            out[number].append(ClaimRow(smp, region, labels=dict(base, dataset=dataset, arch=arch,
+            method = methods[0] if subject.each and matched else ""
+            out[number].append(ClaimRow(smp, region, labels=dict(base, dataset=dataset, arch=arch, method=method,
                                                                  key=(number, dataset, arch, tuple(methods)),
                                                                  **labels)))
     return out
@@ -382,16 +384,103 @@ def finish_table(rows: list[ClaimRow], fdr: float = FDR, plan: bool = True) -> t
     return table[OUTPUT_COLUMNS], family
 
 
-def summary_text(table: pd.DataFrame) -> str:
-    """The claims table as a terminal reads it: the family-level interval and verdict."""
-    def interval(lo, hi):
-        return "–" if pd.isna(lo) else f"[{lo:.2f}, {hi:.2f}]"
+NOT_IN_GRID = "this dataset / arch is not in the runs"
+METRIC_NAMES = {"top1": "top-1", "top5": "top-5", "top1_err": "top-1 err", "top5_err": "top-5 err",
+                "mean_top1_prob": "confidence", "probe_top1": "probe top-1"}
+WIDE_NOTES = {"few seeds": "few seeds: a t-interval of four seeds or fewer is wide",
+              "cross-fit": "cross-fit: a best generation chosen on other seeds, its standard error a bootstrap's "
+                              "(wider where generations are near-equal)"}
 
-    show = table.assign(interval=[interval(lo, hi) for lo, hi in zip(table.family_ci_low, table.family_ci_high)],
-                        seeds_needed=[seeds_text(x, n) for x, n in zip(table.seeds_needed, table.n.fillna(0))],
-                        estimate=table.estimate.map(lambda x: "–" if pd.isna(x) else f"{x:+.2f}"),
-                        power_now=table.power_now.map(lambda x: "" if pd.isna(x) else f"{x:.0%}"),
-                        n=table.n.map(lambda x: "0" if pd.isna(x) else f"{int(x)}"))
-    cols = ["claim", "dataset", "arch", "metric", "subject", "reference", "claimed", "estimate", "interval", "n",
-            "label", "seeds_needed", "power_now"]
-    return show[cols].rename(columns={"label": "verdict"}).fillna("").to_markdown(index=False)
+
+def summary_text(table: pd.DataFrame, caption: str = "", width: int = 100) -> str:
+    """The claims table as a terminal reads it, within ``width`` columns: the rows of each cell
+    under the cell's name (family-level interval and verdict; *seeds*: for 80 % power; *note*: why
+    an interval is wide), then the rows that cannot run here folded into a line or two, then
+    ``caption``. Every column is in claims.csv."""
+    runnable = table[table.n.fillna(0) > 0]
+    waves = "wave" in table and table.wave.notna().any()
+    blocks = [_cell_block(dataset, arch, rows, waves)
+              for (dataset, arch), rows in runnable.groupby(["dataset", "arch"], sort=False)]
+    prose = _folded(table[table.n.fillna(0) == 0])
+    if blocks:
+        prose.append("interval: the family's (see the caption); seeds: the seeds a row needs for 80 % power"
+                     + ("; wave: the look that decided it (blank: none yet)" if waves else "") + ".")
+    prose += [WIDE_NOTES[note] + "." for note in sorted(set().union(*(notes for _, notes in blocks)))]
+    prose += [caption] if caption else []
+    tables = "\n\n".join(text for text, _ in blocks) or "no claim row has runs to compare yet"
+    return "\n\n".join([tables] + [terminal.prose(line, width) for line in prose])
+
+
+def _cell_block(dataset: str, arch: str, rows: pd.DataFrame, waves: bool) -> tuple[str, set]:
+    """One cell's rows under its name, and the notes that say why some intervals are wide."""
+    shown = pd.DataFrame({
+        "claim": [_claim_label(r) for r in rows.itertuples()],
+        "metric": rows.metric.map(lambda m: METRIC_NAMES.get(m, m)),
+        "claimed": rows.claimed.map(lambda c: str(c).replace(" to ", "..").replace("+", "")),
+        "estimate [interval]": ["–" if pd.isna(x) else f"{x:+.2f}" + ("" if pd.isna(lo) else f" [{lo:.2f}, {hi:.2f}]")
+                                for x, lo, hi in zip(rows.estimate, rows.family_ci_low, rows.family_ci_high)],
+        "n": rows.n.map(lambda x: f"{int(x)}"),
+        "verdict": rows.label.map(_short_label),
+        "seeds": [seeds_text(x, n) for x, n in zip(rows.seeds_needed, rows.n.fillna(0))],
+        "note": [_wide(r) for r in rows.itertuples()]})
+    if waves:
+        shown.insert(6, "wave", rows.wave.map(lambda w: "" if pd.isna(w) else f"{w:g}"))
+    title = f"{dataset} / {arch}"
+    if shown.n.nunique() == 1:  # one number of seeds: said once, in the title
+        title += f" ({_seeds(rows.n.iloc[0])})"
+        shown = shown.drop(columns="n")
+    notes = set(shown.note) - {""}
+    if not notes:
+        shown = shown.drop(columns="note")
+    return f"{title}\n\n" + terminal.table(shown), notes
+
+
+def _folded(rows: pd.DataFrame) -> list[str]:
+    """The rows with no runs to compare, a sentence for those outside the grid and one for the rest."""
+    absent, idle = rows[rows.why == NOT_IN_GRID], rows[rows.why != NOT_IN_GRID]
+    out = []
+    if len(absent):
+        out.append(f"{_rows(len(absent))} need{'s' if len(absent) == 1 else ''} data sets or architectures "
+                   "this grid does not run: "
+                   + ", ".join(f"{c} ({_scope(part)})" for c, part in absent.groupby("claim", sort=False)) + ".")
+    if len(idle):
+        out.append(f"{_rows(len(idle))} ha{'s' if len(idle) == 1 else 've'} nothing to compare here: "
+                   + "; ".join(f"{claim} {METRIC_NAMES.get(metric, metric)} in {', '.join(part.arch)}: {why}"
+                               for (claim, metric, why), part in idle.groupby(["claim", "metric", "why"], sort=False))
+                   + ".")
+    return out
+
+
+def _claim_label(row) -> str:
+    """The claim, and for a row of one method of an ``each:`` claim, its method."""
+    return f"{row.claim} {row.method}" if isinstance(row.method, str) and row.method else row.claim
+
+
+def _seeds(n: float) -> str:
+    return f"{int(n)} seed{'' if n == 1 else 's'}"
+
+
+def _rows(count: int) -> str:
+    return f"{count} claim row{'' if count == 1 else 's'}"
+
+
+def _short_label(label: str) -> str:
+    return label.replace("negligible (positive, < ", "negligible (>0, <").replace("not run", "–")
+
+
+def _scope(rows: pd.DataFrame) -> str:
+    cells = sorted({a if d == "*" or a != "*" else d for d, a in zip(rows.dataset, rows.arch)})
+    return ", ".join(cells)
+
+
+def _wide(row) -> str:
+    """Why a row's interval is wide, in a word ("" where it is not): a half-width beyond twice the
+    smallest effect worth claiming (0.5 points where the row has none)."""
+    if pd.isna(row.family_ci_low):
+        return ""
+    delta = row.delta if isinstance(row.delta, float) and not math.isnan(row.delta) else 0.5
+    if (row.family_ci_high - row.family_ci_low) / 2 <= 2 * delta:
+        return ""
+    if row.n <= 4:
+        return "few seeds"
+    return "cross-fit" if "cross-fitted" in str(row.why) else ""

@@ -238,4 +238,4 @@ def print_summary():
         table = read_csv(claims, what="claims table")
         print("# The paper's claims on these runs (verdicts: see README, 'Reading a verdict')\n")
         family = Family.of_table(table, config["paper"]["fdr"])
-        print(f"{summary_text(table)}\n\n{family.caption()}")
+        print(summary_text(table, family.caption()))

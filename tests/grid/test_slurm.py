@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, snakemake
+from helpers import REPO, snakemake, too_wide
 from tkd import layout
 
 
@@ -114,24 +114,28 @@ def test_cancelled_training_is_resubmitted_and_resumes(tmp_path):
 
 
 def _check(*args):
-    return subprocess.run([sys.executable, "-m", "tkd", "slurm-check", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    """``tkd slurm-check ARGS``, its paragraphs fitting 100 columns, read back unwrapped (``text``)."""
+    out = subprocess.run([sys.executable, "-m", "tkd", "slurm-check", *args], cwd=REPO, capture_output=True,
+                         text=True, timeout=120)
+    assert not too_wide(out.stdout), too_wide(out.stdout)
+    out.text = " ".join(out.stdout.split())
+    return out
 
 
 def test_preflight_passes_for_the_demo_and_names_the_status_command():
     out = _check("--configfile", "config.yaml", "workflow/demo.yaml")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "--slurm-status-command squeue" in out.stdout  # no accounting on the test cluster
-    assert "a resnet8_tiny_cifar training job can be scheduled" in out.stdout
+    assert "--slurm-status-command squeue" in out.text  # no accounting on the test cluster
+    assert "a resnet8_tiny_cifar training job can be scheduled" in out.text
 
 
 def test_preflight_flags_requests_the_site_cannot_grant_and_bad_partitions():
     out = _check()  # the paper grid asks for 4-8 CPUs per GPU; the test node has 2 CPUs
     assert out.returncode == 1
-    assert "a densenet_bc_190_cifar training job cannot be scheduled" in out.stdout
-    assert "Fix: lower archs.densenet_bc_190_cifar.resources" in out.stdout
+    assert "a densenet_bc_190_cifar training job cannot be scheduled" in out.text
+    assert "Fix: lower archs.densenet_bc_190_cifar.resources" in out.text
     out = _check("--configfile", "config.yaml", "workflow/demo.yaml", "--partition", "nonesuch")
-    assert out.returncode == 1 and "partition 'nonesuch' does not exist" in out.stdout
+    assert out.returncode == 1 and "partition 'nonesuch' does not exist" in out.text
 
 
 def test_seeds_in_waves_through_the_slurm_profile_and_after_a_crash(demo, tmp_path):

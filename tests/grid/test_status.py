@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, tkd
+from helpers import REPO, tkd, too_wide
 from tkd import layout
 from tkd.grid.config import load
 from tkd import runstate
@@ -58,7 +58,7 @@ def run(method, seed, gen):
 def test_status_counts_states_hours_and_what_is_left(tmp_path):
     from tkd.errors import SpecError
 
-    config, _ = fake_results(
+    config, override = fake_results(
         tmp_path, done=[run("ce", 0, 0), run("ce", 0, 1), run("ce", 1, 0)],
         failed=[(run("cp", 0, 0), RuntimeError("CUDA out of memory")),
                 (run("ls", 0, 0), SpecError("data set 'synthetic' is not there"))],
@@ -72,8 +72,14 @@ def test_status_counts_states_hours_and_what_is_left(tmp_path):
     assert {f["method"]: f["error"] for f in failed if f["state"] == "failed"} == {
         "cp": "RuntimeError: CUDA out of memory", "ls": "SpecError: data set 'synthetic' is not there"}
     assert table.set_index("method").loc["tsd"].interrupted == 1
+    out = tkd("status", "--configfile", "workflow/demo.yaml", *override)  # every state but queued, in 100 columns
+    assert out.returncode == 0 and not too_wide(out.stdout, tmp_path), too_wide(out.stdout, tmp_path)
+    header = next(line.split() for line in out.stdout.splitlines() if line.startswith("method "))
+    assert header == ["method", "done", "running", "intr.", "failed", "pending", "total", "GPU-h", "left", "(est.)"]
+    assert "intr.: interrupted" in out.stdout and "failed: synthetic/resnet8_tiny_cifar/cp/seed0/gen0" in out.stdout
 
 
+@pytest.mark.slow  # a process killed
 def test_a_killed_run_is_interrupted_and_a_deleted_one_pending(tmp_path, synthetic_npz):
     """A training process killed outright leaves its heartbeat behind: its pid is gone, so the run
     is interrupted, not running; a run whose directory was deleted (its log kept) is pending."""
@@ -127,6 +133,7 @@ def test_tables_of_a_partly_finished_grid(demo, tmp_path):
         layout.chain_path(results, run("tsd", 1, 0), name).unlink(missing_ok=True)
     out = tkd("tables", "--configfile", *DEMO, "--results", str(results))
     assert out.returncode == 0, out.stderr[-3000:]
+    assert not too_wide(out.stdout, results), too_wide(out.stdout, results)
     partial = results / "summary" / "partial"
     md = (partial / "tables.md").read_text()
     assert md.startswith("> **PARTIAL RESULTS: 21 of 24 runs")

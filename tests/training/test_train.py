@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import history, run_cli, tiny_spec, tkd, write_fake_cifar100
+from helpers import history, run_cli, tiny_spec, tkd, too_wide, write_fake_cifar100
 from tkd.training.archs import create
 from tkd.errors import NonFiniteLoss, SpecError
 from tkd.layout import RUN_FILES, resume_path
@@ -196,6 +196,7 @@ def scalars(run_dir, tag):
     return [(e.step, e.value) for e in events.Scalars(tag)]
 
 
+@pytest.mark.slow  # a process killed and resumed
 def test_curves_are_live_and_a_resumed_run_continues_them_without_duplicates(synthetic_npz, tmp_path):
     """execution.tensorboard: the loss terms, accuracies and learning rate of every epoch, written
     as the epoch ends; a run interrupted and resumed logs each epoch once (the interrupted
@@ -214,6 +215,7 @@ def test_curves_are_live_and_a_resumed_run_continues_them_without_duplicates(syn
     resumed = run_cli(tmp_path / "s.yaml")
     out = resumed.stdout.read()
     assert resumed.wait() == 0 and "resuming" in out, out
+    assert not too_wide(out, tmp_path), too_wide(out, tmp_path)  # a terminal's 100 columns
     rows = history(tmp_path / "run")
     for tag, column in (("train/loss", "train_loss"), ("loss/tsd", "loss_tsd"), ("train/top1", "train_top1"),
                         ("test/top1", "test_top1"), ("lr", "lr")):
@@ -313,6 +315,7 @@ def test_cli_evaluate_matches_training_metrics(patriarch):
     proc = tkd("evaluate", str(out))
     assert proc.returncode == 0, proc.stderr
     assert f'"test_top1": {metrics["test_top1"]}' in proc.stdout
+    assert not too_wide(proc.stdout, out), too_wide(proc.stdout, out)
 
 
 @pytest.mark.slow

@@ -63,19 +63,25 @@ def collect_chains(records: list[dict], columns: list[str] | None = None) -> pd.
     return df[CHAIN_KEYS + [c for c in df.columns if c not in CHAIN_KEYS]]
 
 
-def summary_table(runs: pd.DataFrame, metric: str = "test_top1") -> pd.DataFrame:
-    """mean ± std (n) of ``metric`` over seeds: rows = (dataset, arch, method), columns = generation."""
+def summary_table(runs: pd.DataFrame, metric: str = "test_top1", counts: bool = True) -> pd.DataFrame:
+    """mean ±std (n) of ``metric`` over seeds: rows = (dataset, arch, method), columns = generation;
+    ``counts=False`` leaves the (n) out, for a table whose every cell has the same."""
     g = runs.groupby(["dataset", "arch", "method", "generation"])[metric].agg(["mean", "std", "count"])
-    cell = g.apply(lambda r: f"{r['mean']:.2f} ± {r['std']:.2f} (n={int(r['count'])})" if r["count"] > 1
-                   else f"{r['mean']:.2f} (n=1)", axis=1)
+    cell = g.apply(lambda r: (f"{r['mean']:.2f} ±{r['std']:.2f}" if r["count"] > 1 else f"{r['mean']:.2f}")
+                   + (f" (n={int(r['count'])})" if counts else ""), axis=1)
     table = cell.unstack("generation")
     table.columns = [f"gen {c}" for c in table.columns]
     return table
 
 
-def summary_markdown(runs: pd.DataFrame, title: str = "Test top-1 accuracy (%), mean ± std over seeds") -> str:
+def summary_markdown(runs: pd.DataFrame, title: str = "Test top-1 accuracy (%), mean ±std over seeds") -> str:
+    """The summary a run prints at its end: one table per cell, its seeds in the heading where every
+    chain of the cell has the same number (so that six generations fit a 100-column terminal)."""
     parts = [f"# {title}\n"]
     for (dataset, arch), part in runs.groupby(["dataset", "arch"]):
-        table = summary_table(part).droplevel([0, 1])
-        parts.append(f"## {dataset} / {arch}\n\n{table.to_markdown()}\n")
+        seeds = part.groupby(["method", "generation"]).size().unique()
+        same = len(seeds) == 1
+        table = summary_table(part, counts=not same).droplevel([0, 1])
+        heading = f"{dataset} / {arch}" + (f" (n={seeds[0]} seeds each)" if same else "")
+        parts.append(f"## {heading}\n\n{table.to_markdown()}\n")
     return "\n".join(parts)

@@ -1,7 +1,7 @@
 """`tkd slurm-check`: will this site run the grid? Ask before submitting hundreds of jobs.
 
-Each check prints one line, ``ok``, ``warn`` or ``error``, and every problem comes with
-its fix. The training request tested with ``sbatch --test-only`` is the largest one of
+Each check prints one paragraph (wrapped to 100 columns), ``ok``, ``warn`` or ``error``, and
+every problem comes with its fix. The training request tested with ``sbatch --test-only`` is the largest one of
 the grid, exactly as the workflow would submit it.
 """
 from __future__ import annotations
@@ -11,6 +11,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
+from .. import terminal
+
 
 @dataclass
 class Report:
@@ -18,7 +20,7 @@ class Report:
 
     def add(self, level: str, text: str) -> None:
         self.lines.append((level, text))
-        print(f"{level:5} {text}", flush=True)
+        print(terminal.prose(f"{level:5} {text}", indent=" " * 6), flush=True)
 
     @property
     def failed(self) -> bool:

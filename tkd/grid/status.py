@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import grid, layout
+from .. import grid, layout, terminal
 from . import waves
 from ..runstate import state_of
 
@@ -187,23 +187,34 @@ def status(config: dict) -> tuple[pd.DataFrame, list[dict]]:
     return table, failed
 
 
-def render(table: pd.DataFrame, failed: list[dict], results: str) -> str:
-    """The status as a terminal shows it."""
+SHORT = {"interrupted": "intr."}  # a header short enough for the table to fit a terminal
+
+
+def render(table: pd.DataFrame, failed: list[dict], results: str, width: int = 100) -> str:
+    """The status as a terminal shows it, within ``width`` columns: totals, then each cell's
+    methods with the states some run is in (every state is counted on the runs line)."""
     totals = {s: int(table[s].sum()) for s in STATES + ("total",)}
-    show = table.assign(gpu_hours=table.gpu_hours.map(lambda x: f"{x:.2f}"),
-                        left_estimate=table.left_estimate.map(lambda x: "unknown" if math.isnan(x) else f"{x:.2f}"))
-    show = show.drop(columns=["hours"]).rename(columns={"gpu_hours": "GPU-h spent", "left_estimate": "GPU-h left (est.)"})
     left = table.left_estimate.sum(min_count=1)
     lines = [f"results: {results}",
              "runs: " + ", ".join(f"{totals[s]} {s}" for s in STATES) + f", of {totals['total']}",
              f"GPU-hours spent: {table.gpu_hours.sum():.2f}; left (estimate from finished runs of each arch; CPU jobs "
              f"in hours): {'unknown' if pd.isna(left) else f'{left:.2f}'}"
-             + ("" if not table.left_estimate.isna().any() else " (unknown for archs with no finished run)"),
-             "", show.to_markdown(index=False)]
+             + ("" if not table.left_estimate.isna().any() else " (unknown for archs with no finished run)")]
+    lines = [terminal.prose(line, width, indent="  ") for line in lines]
+    shown = [s for s in STATES if totals[s]] or ["pending"]
+    for (dataset, arch), rows in table.groupby(["dataset", "arch"], sort=False):
+        show = pd.DataFrame({"method": rows.method, **{SHORT.get(s, s): rows[s].astype(str) for s in shown},
+                             "total": rows.total.astype(str), "GPU-h": rows.gpu_hours.map(lambda x: f"{x:.2f}"),
+                             "left (est.)": rows.left_estimate.map(lambda x: "unknown" if math.isnan(x) else f"{x:.2f}")})
+        lines += ["", f"{dataset} / {arch}", "",
+                  terminal.table(show, colalign=["left"] + ["right"] * (show.shape[1] - 1))]
+    if "interrupted" in shown:
+        lines += ["", "intr.: interrupted (a run of the workflow resumes it)"]
     if failed:
         lines += ["", f"failed or interrupted runs ({len(failed)}; run the workflow again: interrupted ones resume):"]
-        lines += [f"  {f['state']}: {f['dataset']}/{f['arch']}/{f['method']}/seed{f['seed']}/gen{f['generation']}: "
-                  f"{f['error']}  (log: {f['log']})" for f in failed[:20]]
+        lines += [terminal.prose(f"  {f['state']}: {f['dataset']}/{f['arch']}/{f['method']}/seed{f['seed']}/"
+                                 f"gen{f['generation']}: {f['error']} (log: {f['log']})", width, indent="    ")
+                  for f in failed[:20]]
         if len(failed) > 20:
             lines.append(f"  ... and {len(failed) - 20} more")
     return "\n".join(lines)

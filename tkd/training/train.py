@@ -358,7 +358,7 @@ def _finish(run: _Run) -> dict[str, Any]:
         _write_run(run, metrics)
         shutil.rmtree(run.state_file.parent, ignore_errors=True)
     run.log(f"done: test top-1 {metrics['test_top1']:.2f}% (best {metrics['best_test_top1']:.2f}% "
-            f"at epoch {metrics['best_epoch']}) -> {run.out_dir}")
+            f"at epoch {metrics['best_epoch']}), written to\n  {run.out_dir}")
     return metrics
 
 

@@ -2,6 +2,7 @@
 workflow runs it; seeds and GPU-hours per claim row, from a prior or from finished runs."""
 import copy
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ def test_plan_cli_prints_designs_first_then_rows_and_writes_csv(tmp_path):
               str(tmp_path / "plan.csv"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("# Designs on 8 GPUs (2 simulated grids per scenario)"), out.stdout[:200]
-    assert out.stdout.index("| design") < out.stdout.index("| claim")
+    assert out.stdout.index("\ndesign ") < out.stdout.index("\nclaim ")
     assert "A budget of 100 GPU-hours can expect to decide" in out.stdout
     assert max(len(line) for line in out.stdout.splitlines() if not line.startswith("  /")) <= 100  # paths aside
     assert out.stdout.rstrip().endswith(f"  {tmp_path / 'plan_designs.csv'}")
@@ -148,15 +149,15 @@ def test_the_plan_text_shows_the_designs_with_their_errors_then_the_rows_and_the
     rows["within_budget"] = [True, False]
     text = render(_designs(rows), 16, 20, budget=30)
     assert text.startswith("# Designs on 16 GPUs (20 simulated grids per scenario)")
-    designs, rest = text.split("# Seeds each claim row needs")
-    waves = next(line for line in designs.splitlines() if line.startswith("| waves"))
+    designs, rest = text.split("# Seeds each claim needs")
+    waves = next(line for line in designs.splitlines() if line.startswith("waves "))
     assert "62 ± 1" in waves and "12.3 ± 0.5" in waves and "60.0 ± 2.4" in waves and "0.62" in waves
     assert "null" in waves and "yes" not in waves
-    configured = next(line for line in designs.splitlines() if line.startswith("| as configured"))
+    configured = next(line for line in designs.splitlines() if line.startswith("as configured "))
     assert "yes" in configured and "paper holds" in configured
-    c1 = next(line for line in rest.splitlines() if line.startswith("| C1"))
-    assert "| 4 " in c1 and "| 6 " in c1 and "| 24 " in c1  # seeds, if null, GPU-hours
-    c4 = next(line for line in rest.splitlines() if line.startswith("| C4"))
+    c1 = re.split(r"\s{2,}", next(line for line in rest.splitlines() if line.startswith("C1 ")))
+    assert c1[-4:-1] == ["4", "6", "24"], c1  # seeds, if null, GPU-hours
+    c4 = next(line for line in rest.splitlines() if line.startswith("C4 "))
     assert c4.count("–") >= 3
     assert "A budget of 30 GPU-hours can expect to decide 1 of 2 rows: C1 a top1 (4 seeds)" in text
     assert "A budget" not in render(_designs(rows), 16, 20)
@@ -344,3 +345,14 @@ def test_finished_runs_are_planned_with_the_configs_claims_and_level(tmp_path):
     sized = c1_top1(claims=_claims_file(tmp_path, c1_top1_band=(-2.5, -1.5)))  # the interval must fit the band
     assert sized.seeds > usual.seeds
     assert c1_top1(claims=_claims_file(tmp_path), fdr=0.0005).seeds > usual.seeds
+
+
+def test_the_rows_fold_to_one_line_per_claim_and_architecture_at_its_slowest_row():
+    from tkd.statistics.plan import rows_text
+    rows = pd.DataFrame([_row("C1", 4, "ce, tsd-0.6"), dict(_row("C1", 8, "ce, tsd-0.7"), metric="mean_top1_prob"),
+                         _row("C1", 6, "ce, tsd-0.6", arch="b"), _row("C4", math.nan, "ce")])
+    rows["seeds_if_null"] = [6.0, math.nan, 10.0, math.nan]
+    lines = [re.split(r"\s{2,}", line) for line in rows_text(rows).splitlines()[2:]]
+    assert [line[:2] for line in lines] == [["C1", "a"], ["C1", "b"], ["C4", "a"]]
+    assert lines[0][2:] == ["top-1, confidence", "8", "6", "48", "simulated"], lines[0]  # the slowest row's seeds
+    assert lines[1][3:6] == ["6", "10", "36"] and lines[2][3:6] == ["–", "–", "–"]

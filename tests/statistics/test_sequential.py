@@ -255,7 +255,7 @@ def test_the_sequential_demo_stops_adding_seeds_where_the_claims_are_decided(tmp
     partial_claims = pd.read_csv(results / "summary" / "partial" / "claims.csv")
     pd.testing.assert_series_equal(partial_claims.verdict, claims.verdict)  # a finished grid: the same table
     planned = tkd("plan", *SEQUENTIAL_DEMO, "--results", str(results), "--simulations", "1", "--gpus", "2")
-    assert planned.returncode == 0 and "| waves" in planned.stdout, planned.stderr[-2000:]
+    assert planned.returncode == 0 and "\nwaves " in planned.stdout, planned.stderr[-2000:]
     config = load(SEQUENTIAL_DEMO[1:])
     config["results"] = str(results)
     predicted = replay(config, os.cpu_count(), local=True) / (took / 3600)

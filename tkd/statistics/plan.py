@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import designs as designs_
-from .. import grid
+from .. import grid, terminal
 from .claims import load_claims, rows_of
 from .stats import seeds_text
 
@@ -274,18 +274,28 @@ def designs_text(table: pd.DataFrame, chosen: str | None = None) -> str:
         "decided": [_cell(100 * x, 100 * se, ".1f") for x, se in zip(table.decided, table.decided_se)],
         "÷ fixed": table.of_fixed_most.map(lambda x: f"{x:.2f}"),
         "frontier": table.frontier.map({True: "yes", False: ""})})
-    return show.to_markdown(index=False, disable_numparse=True)
+    return terminal.table(show)
 
 
 def rows_text(rows: pd.DataFrame) -> str:
-    """One line per claim row (claim, metric, cell): the seeds it needs and their GPU-hours."""
+    """One line per claim and architecture (its rows folded: the claim is decided there when its
+    slowest row is): the seeds it needs and their GPU-hours."""
+    from .claims import METRIC_NAMES
+
+    def most(values: pd.Series) -> float:
+        return values.max() if values.notna().any() else math.nan
+
+    folded = rows.assign(source=[_source_key(x) for x in rows.source]).groupby(["claim", "arch"], sort=False).agg(
+        metric=("metric", lambda m: ", ".join(dict.fromkeys(METRIC_NAMES.get(x, x) for x in m))),
+        seeds=("seeds", most), seeds_if_null=("seeds_if_null", most), gpu_h=("gpu_h", most),
+        source=("source", lambda x: ", ".join(dict.fromkeys(x)))).reset_index()
     show = pd.DataFrame({
-        "claim": rows.claim, "metric": rows.metric, "arch": rows.arch,
-        "seeds": rows.seeds.map(lambda x: "–" if math.isnan(x) else seeds_text(x)),
-        "if null": rows.seeds_if_null.map(lambda x: "–" if math.isnan(x) else seeds_text(x)),
-        "GPU-h": rows.gpu_h.map(lambda x: "–" if not math.isfinite(x) else f"{x:.0f}"),
-        "from": [_source_key(x) for x in rows.source]})
-    return show.to_markdown(index=False, disable_numparse=True)
+        "claim": folded.claim, "arch": folded.arch, "metric": folded.metric,
+        "seeds": folded.seeds.map(lambda x: "–" if math.isnan(x) else seeds_text(x)),
+        "if null": folded.seeds_if_null.map(lambda x: "–" if math.isnan(x) else seeds_text(x)),
+        "GPU-h": folded.gpu_h.map(lambda x: "–" if not math.isfinite(x) else f"{x:.0f}"),
+        "from": folded.source})
+    return terminal.table(show)
 
 
 SOURCES = {"your runs": "your runs: noncentral t at their estimate and spread, fixed design",
@@ -312,7 +322,7 @@ def render(result: Plan, gpus: int, simulations: int, budget: float | None = Non
     names = short_names(table)
     named = table.drop_duplicates("design")
     lines += [f"{names[d]}: {spec}" for d, spec in zip(named.design, named.specs)] + [""]
-    lines += ["# Seeds each claim row needs (80 % power at the family level) and their GPU-hours", "",
+    lines += ["# Seeds each claim needs on each architecture and their GPU-hours (80 % power, slowest row)", "",
               rows_text(rows), ""]
     if budget is not None:
         decided = rows[rows.within_budget]
@@ -336,9 +346,5 @@ def _hours_note(rows: pd.DataFrame) -> str:
 
 
 def _wrap(line: str, width: int = 100) -> str:
-    """Prose wrapped to ``width`` columns; table lines as they are (they are built to fit)."""
-    import textwrap
-
-    if line.startswith("|") or len(line) <= width:
-        return line
-    return textwrap.fill(line, width, break_on_hyphens=False)
+    """Prose wrapped to ``width`` columns; tables (the lines with line breaks) as they are (they are built to fit)."""
+    return line if "\n" in line or len(line) <= width else terminal.prose(line, width)

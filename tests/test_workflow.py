@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from helpers import REPO, expected_counts, job_counts, snakemake, tkd, write_fake_cifar100
+from helpers import REPO, expected_counts, job_counts, snakemake, tkd, too_wide, write_fake_cifar100
 
 
 def test_paper_grid_dry_run_job_counts(tmp_path):
@@ -188,7 +188,9 @@ def test_demo_runs_end_to_end(demo):
     for column in ("spec_lr", "spec_eta", "test_top1", "test_top5", "test_top1_a", "test_top1_b", "wall_seconds",
                    "device", "secondary_in_superclass", "mean_top1_prob", "dist_c", "dist_s"):
         assert column in runs.columns, column
-    assert "Test top-1 accuracy" in out.stdout and "| C3 " in out.stdout, "the demo ends with its table and claims"
+    assert "Test top-1 accuracy" in out.stdout and "\nC3 " in out.stdout, "the demo ends with its table and claims"
+    assert not too_wide(out.stdout, results), too_wide(out.stdout, results)  # what the demo prints fits a terminal
+    assert "claim rows need data sets or architectures this grid does not run" in " ".join(out.stdout.split())
     assert (results / "summary" / "summary.md").read_text().count("| tsd ") == 1
 
 
@@ -223,7 +225,10 @@ def test_the_demo_means_something(demo, tmp_path):
     c1 = claims[(claims.claim == "C1") & (claims.metric == "mean_top1_prob")].iloc[0]
     assert c1.verdict == "supported", c1
     # `tkd claims` on the demo's runs.csv gives the workflow's verdicts, judged as the same family
-    out = tkd("claims", str(results / "summary" / "runs.csv"), "-o", str(tmp_path / "claims.csv"))
+    runs_csv = str(results / "summary" / "runs.csv")
+    wrong = tkd("claims", runs_csv)  # config.yaml's methods: the demo's table needs its config, and says so
+    assert wrong.returncode == 2 and "--configfile workflow/demo.yaml" in wrong.stderr, wrong.stderr
+    out = tkd("claims", runs_csv, "--configfile", "workflow/demo.yaml", "-o", str(tmp_path / "claims.csv"))
     assert out.returncode == 0, out.stderr
     again = pd.read_csv(tmp_path / "claims.csv")
     assert again.verdict.tolist() == claims.verdict.tolist() and "Verdicts judged as a family" in out.stdout
@@ -262,18 +267,18 @@ def test_demo_changed_parameter_reruns_exactly_the_affected_jobs(demo, tmp_path)
     assert "Nothing to be done" in same.stdout + same.stderr, same.stdout[-2000:]
     demo_cfg = yaml.safe_load((REPO / "workflow/demo.yaml").read_text())
     seeds, gens = len(demo_cfg["grid"][0]["seeds"]), demo_cfg["grid"][0]["generations"]
-    paper = {"aggregate": 1, "paper_tables": 1, "paper_figures": 1, "compute_figure": 1, "all": 1}
+    paper = {"cell_tables": 1, "aggregate": 1, "paper_tables": 1, "paper_figures": 1, "compute_figure": 1, "all": 1}
     # a student parameter of one method: its students rerun, its patriarchs do not
     tsd = dict(demo_cfg["methods"]["tsd"], lam=0.5)
     out = snakemake(*base, write_override(tmp_path, yaml.safe_dump({"methods": {"tsd": tsd}})),
                     "--config", f"results={results}")
     chains = {"evaluate": seeds}  # the demo runs no transfer probe
-    assert job_counts(out.stdout) == {"train": seeds * gens, **chains, **paper, "total": seeds * gens + seeds + 5}
+    assert job_counts(out.stdout) == {"train": seeds * gens, **chains, **paper, "total": seeds * gens + seeds + len(paper)}
     # a patriarch parameter: the whole chain of that method reruns
     out = snakemake(*base, write_override(tmp_path, "methods:\n  cp: {loss: cp, beta: 0.2}\n"),
                     "--config", f"results={results}")
     assert job_counts(out.stdout) == {"train": seeds * (gens + 1), **chains, **paper,
-                                      "total": seeds * (gens + 1) + seeds + 5}
+                                      "total": seeds * (gens + 1) + seeds + len(paper)}
     # how a job runs is no parameter: another device reruns nothing
     out = snakemake(*base, write_override(tmp_path, "execution: {device: auto, threads: 2, compile: off}\n"),
                     "--config", f"results={results}")

@@ -61,3 +61,26 @@ def test_make_synthetic_fits(tmp_path):
 def test_a_missing_runs_table_is_named_once():
     out = tkd("claims", "/nowhere/runs.csv")
     assert out.returncode == 2 and out.stderr.strip() == "tkd: error: runs table '/nowhere/runs.csv' does not exist"
+
+
+def test_a_row_of_one_seed_says_so_in_a_word(tmp_path):
+    """A partly finished grid: rows with one seed have no spread, so no interval and no seeds needed;
+    the table says "?" and "one seed" in its columns, not a sentence that breaks them."""
+    import pandas as pd
+
+    path = _runs(tmp_path, ["config.yaml", "workflow/demo.yaml"], [0, 1, 2], 3)
+    runs = pd.read_csv(path)
+    runs = runs[~((runs.method == "tsd") & (runs.seed > 0) & (runs.generation > 0))]  # tsd's students: one seed
+    runs.to_csv(path, index=False)
+    out = tkd("claims", str(path), "--configfile", "workflow/demo.yaml")
+    assert out.returncode == 0 and not too_wide(out.stdout, tmp_path), out.stdout
+    lone = [line.split() for line in out.stdout.splitlines() if line.endswith(" one seed")]
+    assert lone and all(words[-3:] == ["?", "one", "seed"] and words[-5] == "1" for words in lone), lone
+    assert "one seed: no spread yet, so no interval and no seeds needed (?)." in " ".join(out.stdout.split())
+
+
+def test_a_runs_table_of_another_config_names_the_configfile_it_needs(tmp_path):
+    path = _runs(tmp_path, ["config.yaml", "workflow/demo.yaml"], [0, 1], 3)  # the demo's methods: ce, tsd, ...
+    out = tkd("claims", str(path))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "method 'tsd'" in out.stderr and "--configfile: none (config.yaml alone)" in out.stderr

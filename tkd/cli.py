@@ -130,8 +130,8 @@ def _tables(args) -> int:
     if not partial["done"]:
         print(f"no finished runs under {config['results']} yet (0 of {partial['total']}): nothing to tabulate")
         return 0
-    print(f"\nwrote {out}/tables.md (.tex, .html), claims.csv, comparison.csv and figures/: "
-          f"{partial['done']} of {partial['total']} runs finished")
+    print(f"\n{partial['done']} of {partial['total']} runs finished: tables.md (.tex, .html), claims.csv, comparison.csv, "
+          f"figures/ written to\n  {out}")
     return 0
 
 

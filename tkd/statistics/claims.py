@@ -387,7 +387,8 @@ def finish_table(rows: list[ClaimRow], fdr: float = FDR, plan: bool = True) -> t
 NOT_IN_GRID = "this dataset / arch is not in the runs"
 METRIC_NAMES = {"top1": "top-1", "top5": "top-5", "top1_err": "top-1 err", "top5_err": "top-5 err",
                 "mean_top1_prob": "confidence", "probe_top1": "probe top-1"}
-WIDE_NOTES = {"few seeds": "few seeds: a t-interval of four seeds or fewer is wide",
+WIDE_NOTES = {"one seed": "one seed: no spread yet, so no interval and no seeds needed (?)",
+              "few seeds": "few seeds: a t-interval of four seeds or fewer is wide",
               "cross-fit": "cross-fit: a best generation chosen on other seeds, its standard error a bootstrap's "
                               "(wider where generations are near-equal)"}
 
@@ -421,7 +422,7 @@ def _cell_block(dataset: str, arch: str, rows: pd.DataFrame, waves: bool) -> tup
                                 for x, lo, hi in zip(rows.estimate, rows.family_ci_low, rows.family_ci_high)],
         "n": rows.n.map(lambda x: f"{int(x)}"),
         "verdict": rows.label.map(_short_label),
-        "seeds": [seeds_text(x, n) for x, n in zip(rows.seeds_needed, rows.n.fillna(0))],
+        "seeds": ["?" if pd.isna(x) else seeds_text(x, n) for x, n in zip(rows.seeds_needed, rows.n.fillna(0))],
         "note": [_wide(r) for r in rows.itertuples()]})
     if waves:
         shown.insert(6, "wave", rows.wave.map(lambda w: "" if pd.isna(w) else f"{w:g}"))
@@ -477,7 +478,7 @@ def _wide(row) -> str:
     """Why a row's interval is wide, in a word ("" where it is not): a half-width beyond twice the
     smallest effect worth claiming (0.5 points where the row has none)."""
     if pd.isna(row.family_ci_low):
-        return ""
+        return "one seed" if row.n == 1 else ""
     delta = row.delta if isinstance(row.delta, float) and not math.isnan(row.delta) else 0.5
     if (row.family_ci_high - row.family_ci_low) / 2 <= 2 * delta:
         return ""

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import REPO, tkd, too_wide
+from tkd.cli import main
 from tkd.grid.config import load
 from tkd.statistics import simulate
 
@@ -35,13 +36,23 @@ def _runs(tmp_path, config_files, seeds, rng):
     return path
 
 
-def test_claims_fold_the_rows_this_grid_cannot_run_and_say_why_an_interval_is_wide(tmp_path):
+def _claims(capsys, *args):
+    """`tkd claims` in this process (so that a mutation test's mutant is the code it runs): its exit
+    status, what it printed and what it said on stderr."""
+    code = main(["claims", *map(str, args)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+DEMO = REPO / "workflow" / "demo.yaml"
+
+
+def test_claims_fold_the_rows_this_grid_cannot_run_and_say_why_an_interval_is_wide(tmp_path, capsys):
     """The demo's grid (one synthetic cell, three seeds) against the paper's claims: a table of
     the rows it can judge, the rest in a sentence each, and "few seeds" beside every wide interval."""
     path = _runs(tmp_path, ["config.yaml", "workflow/demo.yaml"], [0, 1, 2], 3)
-    out = tkd("claims", str(path), "--configfile", "workflow/demo.yaml")
-    assert out.returncode == 0, out.stderr
-    text = out.stdout
+    code, text, err = _claims(capsys, path, "--configfile", DEMO)
+    assert code == 0, err
     assert not too_wide(text, tmp_path), too_wide(text, tmp_path)
     title, table, rest = text.split("\n\n", 2)
     assert title == "synthetic / resnet8_tiny_cifar (3 seeds)"
@@ -63,7 +74,7 @@ def test_a_missing_runs_table_is_named_once():
     assert out.returncode == 2 and out.stderr.strip() == "tkd: error: runs table '/nowhere/runs.csv' does not exist"
 
 
-def test_a_row_of_one_seed_says_so_in_a_word(tmp_path):
+def test_a_row_of_one_seed_says_so_in_a_word(tmp_path, capsys):
     """A partly finished grid: rows with one seed have no spread, so no interval and no seeds needed;
     the table says "?" and "one seed" in its columns, not a sentence that breaks them."""
     import pandas as pd
@@ -72,15 +83,32 @@ def test_a_row_of_one_seed_says_so_in_a_word(tmp_path):
     runs = pd.read_csv(path)
     runs = runs[~((runs.method == "tsd") & (runs.seed > 0) & (runs.generation > 0))]  # tsd's students: one seed
     runs.to_csv(path, index=False)
-    out = tkd("claims", str(path), "--configfile", "workflow/demo.yaml")
-    assert out.returncode == 0 and not too_wide(out.stdout, tmp_path), out.stdout
-    lone = [line.split() for line in out.stdout.splitlines() if line.endswith(" one seed")]
+    code, text, _ = _claims(capsys, path, "--configfile", DEMO)
+    assert code == 0 and not too_wide(text, tmp_path), text
+    lone = [line.split() for line in text.splitlines() if line.endswith(" one seed")]
     assert lone and all(words[-3:] == ["?", "one", "seed"] and words[-5] == "1" for words in lone), lone
-    assert "one seed: no spread yet, so no interval and no seeds needed (?)." in " ".join(out.stdout.split())
+    assert "one seed: no spread yet, so no interval and no seeds needed (?)." in " ".join(text.split())
 
 
-def test_a_runs_table_of_another_config_names_the_configfile_it_needs(tmp_path):
+def test_a_runs_table_of_another_config_names_the_configfile_it_needs(tmp_path, capsys):
     path = _runs(tmp_path, ["config.yaml", "workflow/demo.yaml"], [0, 1], 3)  # the demo's methods: ce, tsd, ...
-    out = tkd("claims", str(path))
-    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
-    assert "method 'tsd'" in out.stderr and "--configfile: none (config.yaml alone)" in out.stderr
+    code, _, err = _claims(capsys, path)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "method 'tsd'" in err and "--configfile: none (config.yaml alone)" in err
+    code, _, err = _claims(capsys, path, "--configfile", DEMO)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("text,looks", [("2,4", [2, 4]), ("3,5,9", [3, 5, 9]), ("1,4", "from at least 2"),
+                                        ("4,4", "must rise"), ("6,4", "must rise"), ("4,x", "e.g. 4,6,8,10")])
+def test_looks_are_seeds_that_rise_from_two(text, looks):
+    import argparse
+
+    from tkd.cli import _looks
+
+    if isinstance(looks, list):
+        assert _looks(text) == looks
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match=looks):
+            _looks(text)
+    assert _looks("config") == "config"

@@ -137,21 +137,25 @@ def test_packaged_claims_hold_c1_to_c8_with_sources():
     assert sizes == sorted([1.22, 2.22, 1.0, 2.0, 1.0, 2.0, 5.0, 5.0, -0.90, -0.90, -0.96, -0.96, math.inf, math.inf])
 
 
-def test_cli_prints_the_table_and_writes_tidy_csv(tmp_path):
+def test_cli_prints_the_table_and_writes_tidy_csv(tmp_path, capsys):
+    from tkd.cli import main
+
     runs = frame(tsd_gain=2.0)
     runs.to_csv(tmp_path / "runs.csv", index=False)
-    out = tkd("claims", str(tmp_path / "runs.csv"), "-o", str(tmp_path / "claims.csv"))
-    assert out.returncode == 0, out.stderr
-    assert "\nC3 " in out.stdout and "supported" in out.stdout
-    assert out.stdout.startswith("cifar100 / resnet56_cifar (5 seeds)\n") and not too_wide(out.stdout, tmp_path)
-    assert "judged as a family over the 5 rows" in out.stdout
+    assert main(["claims", str(tmp_path / "runs.csv"), "-o", str(tmp_path / "claims.csv")]) == 0  # in this process:
+    text = capsys.readouterr().out  # a mutation test's mutant is the code it runs
+    assert "\nC3 " in text and "supported" in text
+    assert text.startswith("cifar100 / resnet56_cifar (5 seeds)\n\nclaim ") and not too_wide(text, tmp_path)
+    assert "judged as a family over the 5 rows" in text
+    assert "interval: the family's (see the caption); seeds: the seeds a row needs for 80 % power." in text
+    assert "wave:" not in text, "no wave column or legend where no row was judged in waves"
     table = pd.read_csv(tmp_path / "claims.csv")
     assert list(table.columns) == OUTPUT_COLUMNS, "per-row (raw) and family-level figures side by side"
     assert set(table.verdict) <= {"supported", "contradicted", "negligible", "inconclusive", "not run"}
     ran = table[table.n >= 2]
     assert pd.api.types.is_float_dtype(table.seeds_needed) and ran.seeds_needed.notna().all(), \
         "numbers stay numbers in the CSV (inf beyond 100); rendered as text only in the printed table"
-    printed = [seeds for t in printed_tables(out.stdout) for seeds in t.seeds]
+    printed = [seeds for t in printed_tables(text) for seeds in t.seeds]
     assert printed and all(printed), "never blank when shown: a number, '> 100', 'not run' or 'unknown (...)'"
     bad = tkd("claims", str(tmp_path / "nope.csv"))
     assert bad.returncode == 2 and bad.stderr.startswith("tkd: error:") and "nope.csv" in bad.stderr

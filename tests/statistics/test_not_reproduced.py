@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from helpers import printed_tables, tkd, too_wide
+from helpers import printed_tables, too_wide
 from tkd.statistics import simulate
 from tkd.grid import waves
 from tkd.statistics.claims import Criteria, claims_table
@@ -186,7 +186,7 @@ def test_an_unknown_method_is_named():
         check(good_runs().assign(method=["ce", "tsd", "ce", "tsd"]), methods=["ce", "ls"])
 
 
-def test_seeds_in_their_own_order_whatever_their_numbers(tmp_path, config, claims):
+def test_seeds_in_their_own_order_whatever_their_numbers(tmp_path, config, claims, capsys):
     """Seeds 100..109 judged as waves are seeds 0..9: the same table (the judge ranks each cell's seeds)."""
     seq = dict(config, grid=[dict(b, seeds={"start": 4, "step": 2, "max": 10}) for b in config["grid"]])
     cells = designs(waves.looks(seq))
@@ -197,18 +197,24 @@ def test_seeds_in_their_own_order_whatever_their_numbers(tmp_path, config, claim
     assert table.n.max() == 10 and table.wave.notna().any()
     path = tmp_path / "runs.csv"
     runs.assign(seed=runs.seed + 100).to_csv(path, index=False)
-    out = tkd("claims", str(path), "--looks", "4,6,8,10")
-    assert out.returncode == 0, out.stderr
-    assert not too_wide(out.stdout, tmp_path), too_wide(out.stdout, tmp_path)  # n, wave and note columns: the widest
-    assert "wave: the look that decided it" in " ".join(out.stdout.split())
-    printed = pd.concat(printed_tables(out.stdout))
+    from tkd.cli import main
+
+    assert main(["claims", str(path), "--looks", "4,6,8,10"]) == 0
+    text = capsys.readouterr().out
+    assert not too_wide(text, tmp_path), too_wide(text, tmp_path)  # n, wave and note columns: the widest
+    assert "wave: the look that decided it" in " ".join(text.split())
+    printed = pd.concat(printed_tables(text))
     assert printed.wave.isin(["2", "3", "4"]).any() and "negligible" in set(printed.verdict)  # decided at a look
 
 
 @pytest.mark.parametrize("option,value", [("--delta", "-1"), ("--delta-probability", "2"), ("--boundary", "0.7"),
                                           ("--looks", "6,4"), ("--looks", "4,x")])
-def test_bad_claims_options_are_one_clear_error(tmp_path, option, value):
+def test_bad_claims_options_are_one_clear_error(tmp_path, option, value, capsys):
+    from tkd.cli import main
+
     path = tmp_path / "runs.csv"
     good_runs().to_csv(path, index=False)
-    out = tkd("claims", str(path), option, value)
-    assert out.returncode == 2 and f"argument {option}:" in out.stderr and "Traceback" not in out.stderr, out.stderr
+    with pytest.raises(SystemExit) as exit_:  # argparse's own error, in this process
+        main(["claims", str(path), option, value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument {option}:" in err and "Traceback" not in err, err

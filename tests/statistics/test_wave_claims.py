@@ -15,7 +15,8 @@ from tkd.statistics.claims import Criteria
 from tkd.cli import main
 from tkd.statistics.sequential import Design, SequentialTrack, designs, evidence
 from tkd.statistics.stats import Region, Sample, sample
-from tkd.statistics.wave_claims import _futile_at, emulate, judge, looks_of_runs, samples_by_look
+from tkd.statistics.wave_claims import (_futile_at, cell_judge, decision, emulate, judge, looks_of_runs,
+                                         samples_by_look)
 
 COLUMNS = ["claim", "dataset", "arch", "metric", "subject", "reference", "estimate", "n", "verdict", "wave",
            "futile", "level", "family_ci_low", "family_ci_high"]
@@ -164,3 +165,59 @@ def test_the_planner_simulates_the_waves_the_workflow_runs(config, claims):
     most = 7 * 6  # seeds x generations of a chain run to the end
     assert any(n < most for made in sim.made for n in made.values())
     assert all(n % 6 == 0 and n >= 3 * 6 for made in sim.made for n in made.values())
+
+
+@pytest.mark.parametrize("futility", [0.0, 0.3])
+def test_the_emulated_waves_are_the_checkpoints_steps(config, claims, futility):
+    """Each cell's emulated waves, checked step by step against the checkpoint's own judgement
+    (cell_judge, which tabulates, not the emulation's shortcut): wave 1 is every chain at the first
+    look's seeds; wave k adds, at the seeds between looks k-1 and k, exactly the chains the cell's
+    rows judged after wave k-1 ask for; a cell stops after the wave at which none is asked for, or
+    at its last wave."""
+    seq = small(config, {"start": 3, "step": 2, "max": 7})
+    criteria = Criteria.of(dict(seq["paper"], futility=futility))
+    cells = designs(waves.looks(seq), seq["paper"]["boundary"])
+    for grid_seed in range(3):
+        made = emulate(seq, simulated(seq, grid_seed), claims, criteria, cells)
+        for cell, design in cells.items():
+            mine = made.runs[(made.runs.dataset == cell[0]) & (made.runs.arch == cell[1])]
+            looks, stopped = design.looks, made.waves[cell]
+            assert 1 <= stopped <= len(looks) and set(mine.wave) == set(range(1, stopped + 1))
+            first = mine[mine.wave == 1]
+            assert set(first.seed) == set(range(looks[0])) and first.method.nunique() == len(seq["grid"][0]["methods"])
+            for wave in range(1, stopped + 1):
+                before = mine[mine.wave <= wave]
+                _, _, needs = cell_judge(before, None, None, claims, criteria, cell, design, wave)
+                added = mine[mine.wave == wave + 1]
+                if wave == stopped:
+                    assert added.empty and (not needs or wave == len(looks)), (cell, wave, needs)
+                    continue
+                assert set(zip(added.dataset, added.arch, added.method)) == set(map(tuple, needs)), (cell, wave)
+                assert set(added.seed) == set(range(looks[wave - 1], looks[wave]))
+
+
+def test_a_checkpoints_decision_counts_its_rows():
+    table = pd.DataFrame({
+        "claim": ["C1", "C2", "C3", "C4", "C5"], "dataset": "d", "arch": "a", "metric": "test_top1",
+        "subject": "tsd", "reference": "ce", "verdict": ["supported", "inconclusive", "contradicted", "inconclusive",
+                                                          "inconclusive"],
+        "n": [6, 6, 6, 0, 6], "futile": [math.nan, math.nan, math.nan, math.nan, 2.0]})
+    needs = [("d", "a", "tsd"), ("d", "a", "ce"), ("d", "a", "tsd")]
+    out = decision(table, 2, [{"seed": 7}], needs, 24)
+    assert out == {"wave": 2, "stop": False, "next_runs": [{"seed": 7}], "chains": [["d", "a", "ce"], ["d", "a", "tsd"]],
+                   "runs_so_far": 24, "decided": 2, "undecided": 2, "futile": 1,
+                   "undecided_rows": ["C2 d/a test_top1 (tsd vs ce)", "C5 d/a test_top1 (tsd vs ce)"]}
+    assert decision(table, 3, [], [], 30)["stop"] is True
+
+
+def test_a_cells_judgement_holds_its_rows_alone(config, claims):
+    seq = small(config)
+    cells = designs(waves.looks(seq))
+    runs = simulated(seq)
+    for cell, design in cells.items():
+        table, _, needs = cell_judge(runs, None, None, claims, Criteria(), cell, design, 2)
+        assert len(table) and set(zip(table.dataset, table.arch)) == {cell}
+        assert all(tuple(c[:2]) == cell for c in needs)
+        alone, _, _ = judge(runs, None, None, claims, Criteria(), {cell: design}, 2, plan=False)
+        mine = alone[(alone.dataset == cell[0]) & (alone.arch == cell[1])].reset_index(drop=True)
+        pd.testing.assert_frame_equal(table, mine)

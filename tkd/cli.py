@@ -47,7 +47,6 @@ def _make_synthetic(args) -> int:
 def _claims(args) -> int:
     import pandas as pd
 
-    from .errors import SpecError
     from .statistics import runs_table
     from .statistics.claims import Criteria, claims_table, load_claims, summary_text
     from .grid.config import load
@@ -58,15 +57,11 @@ def _claims(args) -> int:
     given = {k: getattr(args, k) for k in ("tolerance", "fdr", "delta", "delta_probability")}
     criteria = dataclasses.replace(Criteria.of(paper), **{k: v for k, v in given.items() if v is not None})
     runs = read_csv(args.runs, runs_table.KEYS, "runs table")
-    try:
-        runs_table.check(runs_table.require_runs(runs, f"runs table {args.runs!r}"), config["methods"],
-                         what=f"runs table {args.runs!r}")
-    except SpecError as err:  # most often a table of another config's grid (the demo's): say how to read it
-        if "is not one of" not in str(err):
-            raise
-        given = " ".join(args.configfile) or "none (config.yaml alone)"
-        raise SpecError(f"{err}; the methods are the config's (--configfile: {given}): a runs table of another "
-                        "config needs its --configfile, e.g. --configfile workflow/demo.yaml") from None
+    configs = " ".join(args.configfile) or "none (config.yaml alone)"
+    runs_table.check(runs_table.require_runs(runs, f"runs table {args.runs!r}"), config["methods"],
+                     what=f"runs table {args.runs!r}",
+                     methods_from=f"the methods are the config's (--configfile: {configs}): a runs table of "
+                                  "another config needs its --configfile, e.g. --configfile workflow/demo.yaml")
     beside = Path(args.runs).parent
     frames = {}
     for name in ("ensembles", "transfer"):

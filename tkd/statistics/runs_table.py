@@ -29,10 +29,11 @@ def _lines(mask) -> str:
 
 
 def check(runs: pd.DataFrame, methods=None, measures: dict[str, tuple[float, float]] | None = None,
-          what: str = "runs table") -> pd.DataFrame:
+          what: str = "runs table", methods_from: str = "") -> pd.DataFrame:
     """``runs`` as it is, once every key is present and whole and no key repeats; ``methods``
-    (the config's, where known): the methods a row may name; ``measures``: the columns a reader
-    needs, each with the range its finite values must lie in. Raises :class:`SpecError`."""
+    (the config's, where known): the methods a row may name, ``methods_from`` where they came from
+    (said with an unknown method: most often a table of another config's grid); ``measures``: the
+    columns a reader needs, each with the range its finite values must lie in. Raises :class:`SpecError`."""
     if not len(runs):
         return runs
     runs = runs.reset_index(drop=True)
@@ -47,7 +48,8 @@ def check(runs: pd.DataFrame, methods=None, measures: dict[str, tuple[float, flo
         unknown = ~runs.method.isin(list(methods))
         if unknown.any():
             names = sorted(set(runs.method[unknown].astype(str)))
-            raise SpecError(f"{what}: method {names[0]!r} on line {_lines(unknown)} is not one of {sorted(methods)}")
+            raise SpecError(f"{what}: method {names[0]!r} on line {_lines(unknown)} is not one of {sorted(methods)}"
+                            + (f"; {methods_from}" if methods_from else ""))
     for key in ("seed", "generation"):
         number = pd.to_numeric(runs[key], errors="coerce")
         bad = number.isna() | (number != number.round()) | (number < 0)

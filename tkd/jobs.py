@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 from .errors import SpecError
+from .terminal import WIDTH
 
 
 @contextlib.contextmanager
@@ -101,8 +102,8 @@ def evaluate(smk) -> None:
         write_text(smk.output.eval, pd.DataFrame(rows).to_csv(index=False))
         table = pd.DataFrame(chain_ensembles(chain, fine, smk.params.last))
         write_text(smk.output.ensembles, table.to_csv(index=False))
-        print(pd.DataFrame(rows).to_string(index=False, line_width=100), "\n\n",
-              table.to_string(index=False, line_width=100), flush=True)
+        print(pd.DataFrame(rows).to_string(index=False, line_width=WIDTH), "\n\n",
+              table.to_string(index=False, line_width=WIDTH), flush=True)
 
 
 def cell_tables(smk) -> None:

@@ -190,7 +190,7 @@ def status(config: dict) -> tuple[pd.DataFrame, list[dict]]:
 SHORT = {"interrupted": "intr."}  # a header short enough for the table to fit a terminal
 
 
-def render(table: pd.DataFrame, failed: list[dict], results: str, width: int = 100) -> str:
+def render(table: pd.DataFrame, failed: list[dict], results: str, width: int = terminal.WIDTH) -> str:
     """The status as a terminal shows it, within ``width`` columns: totals, then each cell's
     methods with the states some run is in (every state is counted on the runs line)."""
     totals = {s: int(table[s].sum()) for s in STATES + ("total",)}

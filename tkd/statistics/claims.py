@@ -393,7 +393,7 @@ WIDE_NOTES = {"one seed": "one seed: no spread yet, so no interval and no seeds 
                               "(wider where generations are near-equal)"}
 
 
-def summary_text(table: pd.DataFrame, caption: str = "", width: int = 100) -> str:
+def summary_text(table: pd.DataFrame, caption: str = "", width: int = terminal.WIDTH) -> str:
     """The claims table as a terminal reads it, within ``width`` columns: the rows of each cell
     under the cell's name (family-level interval and verdict; *seeds*: for 80 % power; *note*: why
     an interval is wide), then the rows that cannot run here folded into a line or two, then

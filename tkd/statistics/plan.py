@@ -345,6 +345,6 @@ def _hours_note(rows: pd.DataFrame) -> str:
     return ", ".join(f"{a} {h:.2f} ({w})" for a, h, w in zip(per.arch, per.gpu_h_per_run, per.gpu_h_source))
 
 
-def _wrap(line: str, width: int = 100) -> str:
+def _wrap(line: str, width: int = terminal.WIDTH) -> str:
     """Prose wrapped to ``width`` columns; tables (the lines with line breaks) as they are (they are built to fit)."""
     return line if "\n" in line or len(line) <= width else terminal.prose(line, width)
